@@ -1,0 +1,39 @@
+"""tomopy-dl: deep-learning reconstruction and alignment for TomoPy pipelines.
+
+Public API
+----------
+project
+    ``tomopy.project`` in torch: exact intersection-length projector.
+recon
+    ``tomopy.recon`` for our algorithms, without TomoPy.
+fbp, sirt, mlem
+    TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.sirt)``.
+register
+    Add our string algorithm names to an installed TomoPy (done on import).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .adapter import fbp, mlem, recon, register, sirt
+from .physics import ParallelBeamProjector, get_projector
+from .sim import project
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "project",
+    "recon",
+    "fbp",
+    "sirt",
+    "mlem",
+    "register",
+    "ParallelBeamProjector",
+    "get_projector",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+register()

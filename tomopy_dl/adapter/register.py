@@ -1,0 +1,56 @@
+"""String algorithm names for an installed TomoPy.
+
+TomoPy resolves ``algorithm='name'`` by looking ``name`` up in
+``tomopy.recon.algorithm.allowed_recon_kwargs`` (the keywords it lets through)
+and calling ``tomopy.util.extern.c_<name>``. Registering adds both.
+
+Only names TomoPy does not already own are registered: ``'fbp'``, ``'sirt'``
+and ``'mlem'`` stay TomoPy's own; ours are passed as callables,
+``algorithm=tomopy_dl.sirt``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
+from typing import Callable
+
+__all__ = ["register", "STRING_ALGORITHMS"]
+
+logger = logging.getLogger(__name__)
+
+#: name -> (TomoPy-contract callable, keywords TomoPy may pass through).
+#: Every keyword listed must also be in TomoPy's own default table
+#: (``num_gridx``, ``num_gridy``, ``num_iter``, ``reg_par``, ``device``, ...),
+#: because TomoPy fills each listed keyword from that table.
+STRING_ALGORITHMS: dict[str, tuple[Callable, list[str]]] = {}
+
+_LOCK = threading.Lock()
+
+
+def register() -> list[str]:
+    """Make our string algorithm names known to an installed TomoPy.
+
+    Idempotent, and a silent no-op (returning ``[]``) when TomoPy is not
+    importable. Called by ``import tomopy_dl``.
+
+    Returns
+    -------
+    list of str
+        The names now registered.
+    """
+    if not STRING_ALGORITHMS or importlib.util.find_spec("tomopy") is None:
+        return []
+    try:
+        algorithm_module = importlib.import_module("tomopy.recon.algorithm")
+        extern = importlib.import_module("tomopy.util.extern")
+    except Exception as exc:  # a broken TomoPy must not break our import
+        logger.debug("TomoPy found but not importable (%s); no names registered", exc)
+        return []
+    with _LOCK:
+        for name, (func, allowed) in STRING_ALGORITHMS.items():
+            algorithm_module.allowed_recon_kwargs[name] = list(allowed)
+            setattr(extern, "c_" + name, func)
+    return sorted(STRING_ALGORITHMS)

@@ -1,0 +1,13 @@
+"""Physics operators: the parallel-beam projector and its exact adjoint."""
+
+from .geometry import default_center, detector_width, ray_offsets
+from .projector import ParallelBeamProjector, clear_projector_cache, get_projector
+
+__all__ = [
+    "ParallelBeamProjector",
+    "get_projector",
+    "clear_projector_cache",
+    "detector_width",
+    "default_center",
+    "ray_offsets",
+]

@@ -1,0 +1,62 @@
+"""TomoPy's parallel-beam geometry, to the pixel.
+
+The conventions below are those of TomoPy's C library (``preprocessing`` and
+``calc_coords`` in ``libtomo/recon/utils.c``):
+
+* The object grid of ``nx`` by ``ny`` unit pixels is centred on the rotation
+  axis; pixel ``(i, j)`` covers ``x`` in ``[i - nx/2, i + 1 - nx/2]`` and ``y``
+  in ``[j - ny/2, j + 1 - ny/2]``, where ``i`` indexes the first image axis.
+* At angle ``theta`` the rays run along ``(cos theta, sin theta)``; detector
+  pixel ``d`` holds the line ``-x sin theta + y cos theta = s_d``.
+* ``s_d = d + 0.5 - center``. TomoPy nudges it by 0.01 pixel when the offset
+  would otherwise fall within 0.01 of an integer, so that no ray runs exactly
+  along a grid line; we keep the nudge so our sums are TomoPy's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["detector_width", "default_center", "ray_offsets"]
+
+
+def detector_width(nx: int, ny: int, pad: bool = True) -> int:
+    """Number of detector pixels ``tomopy.project`` uses for an ``nx`` by ``ny`` object.
+
+    With ``pad=True`` the detector covers the object's diagonal plus two
+    pixels, rounded up to an even number; otherwise it is ``nx`` wide.
+    """
+    if pad:
+        return int(math.ceil((math.sqrt(nx * nx + ny * ny) + 2) / 2.0) * 2)
+    return int(nx)
+
+
+def default_center(n_det: int) -> float:
+    """TomoPy's default rotation centre, ``n_det / 2`` in detector pixels."""
+    return n_det / 2.0
+
+
+def ray_offsets(n_det: int, center: float) -> np.ndarray:
+    """Signed distance of each detector pixel's ray from the rotation axis.
+
+    Parameters
+    ----------
+    n_det : int
+        Number of detector pixels.
+    center : float
+        Rotation centre in detector pixels (TomoPy's ``center``).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_det,)
+        ``s_d`` in pixels, with TomoPy's 0.01-pixel nudge applied.
+    """
+    # Follow TomoPy's float32 arithmetic for the centre so that the nudge
+    # triggers on exactly the same centres as in TomoPy.
+    mov = np.float32(n_det - 1) * np.float32(0.5) - np.float32(center)
+    if mov - np.floor(mov) < np.float32(0.01):
+        mov = mov + np.float32(0.01)
+    mov = float(mov) + 0.5
+    return 0.5 * (1 - n_det) + np.arange(n_det, dtype=np.float64) + mov

@@ -1,0 +1,13 @@
+"""Reconstruction solvers on the projector: batched torch in, torch out.
+
+Every solver takes a batch of sinograms ``(B, nangles, ndet)`` and a
+:class:`~tomopy_dl.physics.ParallelBeamProjector`, and returns images
+``(B, num_gridx, num_gridy)``. They know nothing of TomoPy; the adapter in
+:mod:`tomopy_dl.adapter` turns them into TomoPy algorithms.
+"""
+
+from .fbp import angle_weights, fbp, filter_sinogram
+from .mlem import mlem
+from .sirt import sirt
+
+__all__ = ["fbp", "sirt", "mlem", "filter_sinogram", "angle_weights"]

@@ -1,0 +1,1 @@
+"""Shared helpers: input validation and device selection."""

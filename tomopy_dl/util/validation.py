@@ -1,0 +1,120 @@
+"""Input validation shared by every public entry point.
+
+Each check copies what it returns, so the caller's arrays are never modified,
+and names the argument at fault together with what to pass instead.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_float32_array", "as_angles", "as_centers", "as_positive_int"]
+
+
+def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """Return a C-contiguous float32 copy of ``value`` after checking it.
+
+    Parameters
+    ----------
+    value : array_like
+        The array to check.
+    name : str
+        The argument name used in error messages.
+    ndim : int or tuple of int
+        The accepted number(s) of dimensions.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not numeric.
+    ValueError
+        If it has the wrong number of dimensions, is empty, or holds NaN/inf.
+    """
+    accepted = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - numpy raises many kinds
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim not in accepted:
+        want = " or ".join(f"{d}D" for d in accepted)
+        raise ValueError(f"{name} must be {want}, got shape {arr.shape} ({arr.ndim}D)")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one element per axis")
+    out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    if not np.all(np.isfinite(out)):
+        bad = int(np.count_nonzero(~np.isfinite(out)))
+        raise ValueError(
+            f"{name} holds {bad} non-finite value(s) (NaN or inf); "
+            "clean it first, e.g. with numpy.nan_to_num or tomopy.remove_nan"
+        )
+    return out
+
+
+def as_angles(theta, n_proj: int | None = None, name: str = "theta") -> np.ndarray:
+    """Return projection angles as a float32 1D copy, in radians.
+
+    Parameters
+    ----------
+    theta : array_like, shape (nangles,)
+        Projection angles in radians. Any order and spacing is accepted.
+    n_proj : int, optional
+        The number of projections the angles must match.
+    """
+    arr = as_float32_array(np.ravel(np.asarray(theta)) if np.ndim(theta) == 0 else theta, name, 1)
+    if n_proj is not None and arr.size != n_proj:
+        raise ValueError(
+            f"len({name}) = {arr.size} does not match the {n_proj} projections in the data; "
+            "pass one angle (radians) per projection"
+        )
+    return arr
+
+
+def as_centers(center, n_slices: int, n_det: int, name: str = "center") -> np.ndarray:
+    """Return one rotation centre per slice as float32, TomoPy-style.
+
+    ``None`` means the detector middle, ``n_det / 2``; a scalar applies to
+    every slice; an array must hold one value per slice.
+    """
+    if center is None:
+        return np.full(n_slices, n_det / 2.0, dtype=np.float32)
+    arr = np.asarray(center)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(center).__name__}")
+    arr = np.array(arr, dtype=np.float32).ravel()
+    if arr.size == 1:
+        arr = np.full(n_slices, arr[0], dtype=np.float32)
+    if arr.size != n_slices:
+        raise ValueError(
+            f"{name} has {arr.size} values for {n_slices} slices; pass a scalar or one value per slice"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()[:8]}")
+    return arr
+
+
+def as_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int ``>= minimum``.
+
+    Accepts numpy scalars and 0-d arrays, which TomoPy's string-algorithm
+    path produces from plain keyword values.
+    """
+    arr = np.asarray(value)
+    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not float(arr) == int(arr) or not np.isfinite(float(arr)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    out = int(arr)
+    if out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}")
+    return out
+
+
+def is_number(value) -> bool:
+    """True for Python and numpy real scalars (bools excluded)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
