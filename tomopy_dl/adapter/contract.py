@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import solvers
-from ..physics import get_projector
+from ..physics import get_projector, slices_by_center
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
 
@@ -110,22 +110,19 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
         if "num_iter" in params:
             params["num_iter"] = as_positive_int(params["num_iter"], "num_iter", minimum=0)
         if takes_progress:
-            params["progress"] = bool(_plain(kwargs.get("progress", False)))
+            params["progress"] = bool(_plain(kwargs.get("progress", True)))
         dev = resolve_device(_plain(kwargs.get("device")))
 
         with device_lock(dev), torch.no_grad():
-            for c in np.unique(centers):
-                idx = np.flatnonzero(centers == c)
-                op = get_projector(angles, n_det, ngx, ngy, center=float(c), device=dev)
-                for start in range(0, idx.size, _SLICES_PER_BATCH):
-                    part = idx[start : start + _SLICES_PER_BATCH]
-                    y = torch.from_numpy(sino[part]).to(dev)
-                    if takes_init:
-                        init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
-                        result = solver(y, op, init=init, **params)
-                    else:
-                        result = solver(y, op, **params)
-                    out[part] = result.cpu().numpy()
+            for c, part in slices_by_center(centers, _SLICES_PER_BATCH):
+                op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev)
+                y = torch.from_numpy(sino[part]).to(dev)
+                if takes_init:
+                    init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
+                    result = solver(y, op, init=init, **params)
+                else:
+                    result = solver(y, op, **params)
+                out[part] = result.cpu().numpy()
         logger.debug("tomopy_dl.%s: %d slice(s), %d angles, grid %dx%d on %s", name, k, n_ang, ngx, ngy, dev)
 
     algorithm.__name__ = algorithm.__qualname__ = name

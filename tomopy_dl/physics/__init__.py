@@ -1,12 +1,13 @@
 """Physics operators: the parallel-beam projector and its exact adjoint."""
 
 from .geometry import default_center, detector_width, ray_offsets
-from .projector import ParallelBeamProjector, clear_projector_cache, get_projector
+from .projector import ParallelBeamProjector, clear_projector_cache, get_projector, slices_by_center
 
 __all__ = [
     "ParallelBeamProjector",
     "get_projector",
     "clear_projector_cache",
+    "slices_by_center",
     "detector_width",
     "default_center",
     "ray_offsets",

@@ -22,7 +22,7 @@ from ..util.device import resolve_device
 from .geometry import default_center
 from .siddon import intersection_lengths
 
-__all__ = ["ParallelBeamProjector", "get_projector", "clear_projector_cache"]
+__all__ = ["ParallelBeamProjector", "get_projector", "clear_projector_cache", "slices_by_center"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +194,23 @@ def get_projector(theta, n_det: int, num_gridx: int, num_gridy: int, center: flo
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
         return proj
+
+
+def slices_by_center(centers: np.ndarray, batch: int):
+    """Group slice indices by rotation centre, in batches of at most ``batch``.
+
+    Slices that share a centre share one projector, and a batch is one sparse
+    product, so this is how volumes are walked.
+
+    Yields
+    ------
+    center : float
+    indices : ndarray of int
+    """
+    for c in np.unique(centers):
+        idx = np.flatnonzero(centers == c)
+        for start in range(0, idx.size, batch):
+            yield float(c), idx[start : start + batch]
 
 
 def clear_projector_cache() -> None:

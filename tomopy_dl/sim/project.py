@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..physics import detector_width, get_projector
+from ..physics import detector_width, get_projector, slices_by_center
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array
 
@@ -71,13 +71,9 @@ def project(
 
     sino = np.empty((ny_slices, angles.size, n_det), dtype=np.float32)
     with device_lock(dev), torch.no_grad():
-        for c in np.unique(centers):
-            idx = np.flatnonzero(centers == c)
-            op = get_projector(angles, n_det, nx, ny, center=float(c), device=dev)
-            for start in range(0, idx.size, _SLICES_PER_BATCH):
-                part = idx[start : start + _SLICES_PER_BATCH]
-                x = torch.from_numpy(vol[part]).to(dev)
-                sino[part] = op(x).cpu().numpy()
+        for c, part in slices_by_center(centers, _SLICES_PER_BATCH):
+            op = get_projector(angles, n_det, nx, ny, center=c, device=dev)
+            sino[part] = op(torch.from_numpy(vol[part]).to(dev)).cpu().numpy()
     if not emission:
         np.exp(-sino, out=sino)
     if not sinogram_order:

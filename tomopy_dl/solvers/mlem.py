@@ -8,6 +8,7 @@ import torch
 from tqdm.auto import trange
 
 from ..physics import ParallelBeamProjector
+from ._common import safe_inverse
 
 __all__ = ["mlem"]
 
@@ -53,8 +54,7 @@ def mlem(
         flat = x.flatten(1).amax(dim=1) <= 0
         x = torch.where(flat[:, None, None], torch.ones_like(x), x)
     y = sino.clamp_min(0.0)
-    cols = op.col_sums()
-    inv_cols = torch.where(cols > 0, 1.0 / cols.clamp_min(_TINY), torch.zeros_like(cols))
+    inv_cols = safe_inverse(op.col_sums())
     with torch.no_grad():
         for _ in trange(num_iter, desc="mlem", disable=not progress, leave=False):
             model = op(x)

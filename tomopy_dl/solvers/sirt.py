@@ -8,14 +8,11 @@ import torch
 from tqdm.auto import trange
 
 from ..physics import ParallelBeamProjector
+from ._common import safe_inverse
 
 __all__ = ["sirt"]
 
 logger = logging.getLogger(__name__)
-
-
-def _safe_inverse(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > 0, 1.0 / t.clamp_min(1e-12), torch.zeros_like(t))
 
 
 def sirt(
@@ -47,8 +44,8 @@ def sirt(
     torch.Tensor, shape (B, num_gridx, num_gridy)
     """
     x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
-    inv_rows = _safe_inverse(op.row_sq_sums())
-    inv_cols = _safe_inverse(op.col_sums())
+    inv_rows = safe_inverse(op.row_sq_sums())
+    inv_cols = safe_inverse(op.col_sums())
     with torch.no_grad():
         for _ in trange(num_iter, desc="sirt", disable=not progress, leave=False):
             x += op.adjoint((sino - op(x)) * inv_rows) * inv_cols
