@@ -6,8 +6,8 @@ project
     ``tomopy.project`` in torch: exact intersection-length projector.
 recon
     ``tomopy.recon`` for our algorithms, without TomoPy.
-fbp, sirt, mlem
-    TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.sirt)``.
+fbp, sirt, mlem, ganrec
+    TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.ganrec)``.
 register
     Add our string algorithm names to an installed TomoPy (done on import).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from .adapter import fbp, mlem, recon, register, sirt
+from .adapter import fbp, ganrec, mlem, recon, register, sirt
 from .physics import ParallelBeamProjector, get_projector
 from .sim import project
 
@@ -28,6 +28,7 @@ __all__ = [
     "fbp",
     "sirt",
     "mlem",
+    "ganrec",
     "register",
     "ParallelBeamProjector",
     "get_projector",

@@ -29,7 +29,7 @@ from ..physics import get_projector, slices_by_center
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
 
-__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "ALGORITHMS"]
+__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "ganrec", "ALGORITHMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,9 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
                 f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted(tunables)}",
                 stacklevel=2,
             )
-        if "num_iter" in params:
-            params["num_iter"] = as_positive_int(params["num_iter"], "num_iter", minimum=0)
+        for key in ("num_iter", "warm_iter", "init_iter", "batch_size", "seed"):
+            if params.get(key) is not None:
+                params[key] = as_positive_int(params[key], key, minimum=1 if key in ("batch_size",) else 0)
         if takes_progress:
             params["progress"] = bool(_plain(kwargs.get("progress", True)))
         dev = resolve_device(_plain(kwargs.get("device")))
@@ -141,6 +142,7 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
 fbp = tomopy_algorithm(solvers.fbp, "fbp")
 sirt = tomopy_algorithm(solvers.sirt, "sirt")
 mlem = tomopy_algorithm(solvers.mlem, "mlem")
+ganrec = tomopy_algorithm(solvers.ganrec, "ganrec")
 
 #: Our algorithms by name, for ``tomopy_dl.recon(..., algorithm='name')``.
-ALGORITHMS: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem}
+ALGORITHMS: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "ganrec": ganrec}

@@ -4,18 +4,25 @@ TomoPy resolves ``algorithm='name'`` by looking ``name`` up in
 ``tomopy.recon.algorithm.allowed_recon_kwargs`` (the keywords it lets through)
 and calling ``tomopy.util.extern.c_<name>``. Registering adds both.
 
-Only names TomoPy does not already own are registered: ``'fbp'``, ``'sirt'``
-and ``'mlem'`` stay TomoPy's own; ours are passed as callables,
-``algorithm=tomopy_dl.sirt``.
+Only names TomoPy does not already own are registered (``'ganrec'``):
+``'fbp'``, ``'sirt'`` and ``'mlem'`` stay TomoPy's own; ours are passed as
+callables, ``algorithm=tomopy_dl.sirt``. On the string path TomoPy accepts
+only ``num_gridx``, ``num_gridy``, ``num_iter`` and ``device``; the callable
+``algorithm=tomopy_dl.ganrec`` takes every GANrec keyword.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
 import threading
 from typing import Callable
+
+import numpy as np
+
+from .contract import ganrec
 
 __all__ = ["register", "STRING_ALGORITHMS"]
 
@@ -26,6 +33,28 @@ logger = logging.getLogger(__name__)
 #: (``num_gridx``, ``num_gridy``, ``num_iter``, ``reg_par``, ``device``, ...),
 #: because TomoPy fills each listed keyword from that table.
 STRING_ALGORITHMS: dict[str, tuple[Callable, list[str]]] = {}
+
+
+def _string_path(func: Callable) -> Callable:
+    """Drop the keywords TomoPy's string path fills in from its own defaults.
+
+    TomoPy passes ``num_iter=dtype.as_int32(1)``, a 0-d int32 array, whenever
+    the user gave none: one iteration is meaningless for GANrec, so that exact
+    value means "use our default". A user's own ``num_iter=1`` arrives as a
+    plain int converted by ``np.array`` (int64) and is kept.
+    """
+
+    @functools.wraps(func)
+    def algorithm(tomo, center, recon, theta, **kwargs):
+        n = kwargs.get("num_iter")
+        if isinstance(n, np.ndarray) and n.dtype == np.int32 and n.ndim == 0 and int(n) == 1:
+            del kwargs["num_iter"]
+        return func(tomo, center, recon, theta, **kwargs)
+
+    return algorithm
+
+
+STRING_ALGORITHMS["ganrec"] = (_string_path(ganrec), ["num_gridx", "num_gridy", "num_iter", "device"])
 
 _LOCK = threading.Lock()
 

@@ -7,7 +7,8 @@ Every solver takes a batch of sinograms ``(B, nangles, ndet)`` and a
 """
 
 from .fbp import angle_weights, fbp, filter_sinogram
+from .ganrec import ganrec
 from .mlem import mlem
 from .sirt import sirt
 
-__all__ = ["fbp", "sirt", "mlem", "filter_sinogram", "angle_weights"]
+__all__ = ["fbp", "sirt", "mlem", "ganrec", "filter_sinogram", "angle_weights"]
