@@ -197,6 +197,7 @@ class _Fitter:
                 loss_d = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
                 loss_d.backward()
                 self.opt_d.step()
+                self.opt_d.zero_grad(set_to_none=True)
                 # G's step must not leave gradients in D.
                 self.disc.requires_grad_(False)
                 adv_logits = self.disc(model)
@@ -205,6 +206,8 @@ class _Fitter:
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
+            # Free G's gradients now, so that nothing of them is alive during D's next step.
+            self.opt_g.zero_grad(set_to_none=True)
             x_last = x.detach()
             if it >= avg_from:
                 avg = x_last.clone() if avg is None else avg + x_last
