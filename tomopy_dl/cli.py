@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--angles", type=int, default=121, help="number of projections (default 121)")
     demo.add_argument("--photons", type=float, default=1e5, help="photons per pixel for Poisson noise; 0 for none")
     demo.add_argument("--num-iter", type=int, default=100, help="iterations of sirt and mlem (default 100)")
-    demo.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    demo.add_argument("--ganrec-iter", type=int, default=300, help="iterations of ganrec (default 300)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the noise and of ganrec (default 0)")
     demo.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
     demo.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -43,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import format_table, run_demo
 
-        for name in ("size", "angles"):
-            if getattr(args, name) < 2:
-                print(f"tomopy-dl demo: --{name} must be at least 2", file=sys.stderr)
+        for name in ("size", "angles", "num_iter", "ganrec_iter"):
+            if getattr(args, name) < (2 if name in ("size", "angles") else 1):
+                flag = "--" + name.replace("_", "-")
+                print(f"tomopy-dl demo: {flag} must be at least {2 if name in ('size', 'angles') else 1}", file=sys.stderr)
                 return 2
         try:
             rows = run_demo(
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 n_angles=args.angles,
                 photons=args.photons,
                 num_iter=args.num_iter,
+                ganrec_iter=args.ganrec_iter,
                 seed=args.seed,
                 device=args.device,
                 overwrite=args.overwrite,

@@ -17,11 +17,12 @@ __all__ = ["run_demo", "format_table"]
 logger = logging.getLogger(__name__)
 
 
-def _methods(num_iter: int) -> dict[str, dict]:
+def _methods(num_iter: int, ganrec_iter: int, seed: int) -> dict[str, dict]:
     return {
         "fbp": dict(algorithm="fbp", filter_name="shepp"),
         "sirt": dict(algorithm="sirt", num_iter=num_iter),
         "mlem": dict(algorithm="mlem", num_iter=num_iter),
+        "ganrec": dict(algorithm="ganrec", num_iter=ganrec_iter, seed=seed),
     }
 
 
@@ -32,6 +33,7 @@ def run_demo(
     n_angles: int = 121,
     photons: float = 1e5,
     num_iter: int = 100,
+    ganrec_iter: int = 300,
     seed: int = 0,
     device=None,
     overwrite: bool = False,
@@ -53,9 +55,11 @@ def run_demo(
     photons : float
         Incident photons per detector pixel for Poisson noise (``0``: noiseless).
     num_iter : int
-        Iterations of the iterative methods.
+        Iterations of sirt and mlem.
+    ganrec_iter : int
+        Iterations of GANrec.
     seed : int
-        Noise seed.
+        Seed of the noise and of GANrec's networks.
     device : None or str
         Torch device; None picks CUDA when available.
     overwrite : bool
@@ -76,7 +80,7 @@ def run_demo(
     import tifffile
 
     out = Path(out)
-    methods = _methods(num_iter)
+    methods = _methods(num_iter, ganrec_iter, seed)
     targets = [out / "comparison.png", out / "scores.csv", out / "phantom.tiff"]
     targets += [out / f"{m}.tiff" for m in methods]
     existing = [p.name for p in targets if p.exists()]
