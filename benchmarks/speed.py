@@ -1,0 +1,115 @@
+"""GANrec speed.
+
+Prints:
+* iterations per second for one slice at 128^2 and 256^2 (180 angles), per
+  mode, on the CPU and on CUDA when available (per-iteration cost from the
+  difference of two run lengths, so set-up and the starting image are excluded);
+* slice-iterations per second when several slices are fitted together;
+* seconds for a volume of N slices of 256^2 with warm start (N=128 on a GPU;
+  fewer by default on the CPU, stated in the table);
+* the upstream torch port (PyPI ganrec 0.3.0, ganrectorch.GANtomo) at 256 px
+  and 120 angles in the same run, when it is importable.
+
+Usage: python benchmarks/speed.py [--volume-slices N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from tomopy_dl.physics import detector_width, get_projector
+from tomopy_dl.sim import shepp_logan
+from tomopy_dl.solvers import ganrec
+
+
+def sync(dev):
+    if dev == "cuda":
+        torch.cuda.synchronize()
+
+
+def sino_for(n: int, n_ang: int, dev: str, slices: int = 1, max_angle: float = 180.0):
+    theta = np.deg2rad(np.linspace(0, max_angle, n_ang, endpoint=False)).astype(np.float32)
+    op = get_projector(theta, detector_width(n, n), n, n, device=dev)
+    img = torch.from_numpy(np.repeat(shepp_logan(n)[None], slices, 0)).to(dev)
+    return op, op(img)
+
+
+def per_iteration(op, sino, dev, mode, short=10, long=40, **kw) -> float:
+    times = []
+    for n in (short, long):
+        ganrec(sino, op, num_iter=n, mode=mode, **kw)  # warm-up at this length
+        sync(dev)
+        t0 = time.perf_counter()
+        ganrec(sino, op, num_iter=n, mode=mode, **kw)
+        sync(dev)
+        times.append(time.perf_counter() - t0)
+    return (times[1] - times[0]) / (long - short)
+
+
+def upstream(n: int = 256, n_ang: int = 120) -> str:
+    try:
+        # ganrec 0.3.0 imports torchvision, whose CPU build breaks against CPU
+        # torch unless registering its fake ops is skipped.
+        real = torch.library.register_fake
+
+        def safe(op, *a, **k):
+            if isinstance(op, str) and op.startswith("torchvision::"):
+                return lambda f: f
+            return real(op, *a, **k)
+
+        torch.library.register_fake = safe
+        from ganrec.ganrectorch import GANtomo  # type: ignore
+    except Exception as exc:  # not installed here
+        return f"upstream ganrec 0.3.0: not measured ({type(exc).__name__}: {exc})"
+    theta = np.deg2rad(np.linspace(0, 180, n_ang, endpoint=False))
+    sino = np.random.default_rng(0).random((n_ang, n)).astype(np.float32)
+    times = []
+    for iters in (3, 8):
+        model = GANtomo(sino, theta, iter_num=iters)
+        t0 = time.perf_counter()
+        model.recon
+        times.append(time.perf_counter() - t0)
+    return f"upstream ganrec 0.3.0 GANtomo {n}px/{n_ang} angles: {(times[1] - times[0]) / 5:.3f} s/iteration"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--volume-slices", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None, help="slices per batch (default 4 CPU, 16 GPU)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+          + (f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+    print()
+    print(f"{'device':<6} {'case':<40} {'s/it':>8} {'it/s':>8}")
+    for dev in devices:
+        for n in (128, 256):
+            op, sino = sino_for(n, 180, dev)
+            for mode in ("ours", "faithful"):
+                t = per_iteration(op, sino, dev, mode)
+                print(f"{dev:<6} {f'one slice {n}^2, 180 angles, {mode}':<40} {t:>8.4f} {1 / t:>8.1f}", flush=True)
+        batch = args.batch or (16 if dev == "cuda" else 4)
+        op, sino = sino_for(256, 180, dev, slices=batch)
+        t = per_iteration(op, sino, dev, "ours", batch_size=batch)
+        print(f"{dev:<6} {f'batch of {batch} x 256^2, ours (slice-it/s)':<40} {t / batch:>8.4f} {batch / t:>8.1f}", flush=True)
+        n_vol = args.volume_slices or (128 if dev == "cuda" else 8)
+        vol_batch = batch if dev == "cuda" else 1
+        op, sino = sino_for(256, 180, dev, slices=n_vol)
+        t0 = time.perf_counter()
+        ganrec(sino, op, num_iter=300, warm_iter=75, batch_size=vol_batch)
+        sync(dev)
+        label = f"volume {n_vol} x 256^2, batch {vol_batch}, 300+75 warm (s)"
+        print(f"{dev:<6} {label:<40} {time.perf_counter() - t0:>8.1f}", flush=True)
+    print()
+    print(upstream())
+
+
+if __name__ == "__main__":
+    main()
