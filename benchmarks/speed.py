@@ -53,10 +53,10 @@ def per_iteration(op, sino, dev, mode, short=10, long=40, **kw) -> float:
 
 
 def upstream(n: int = 256, n_ang: int = 120) -> str:
+    # ganrec 0.3.0 imports torchvision, whose CPU build breaks against CPU
+    # torch unless registering its fake ops is skipped.
+    real = torch.library.register_fake
     try:
-        # ganrec 0.3.0 imports torchvision, whose CPU build breaks against CPU
-        # torch unless registering its fake ops is skipped.
-        real = torch.library.register_fake
 
         def safe(op, *a, **k):
             if isinstance(op, str) and op.startswith("torchvision::"):
@@ -64,16 +64,18 @@ def upstream(n: int = 256, n_ang: int = 120) -> str:
             return real(op, *a, **k)
 
         torch.library.register_fake = safe
-        from ganrec.ganrectorch import GANtomo  # type: ignore
+        from ganrectorch import GANtomo  # type: ignore  # PyPI ganrec 0.3.0 installs this module
     except Exception as exc:  # not installed here
         return f"upstream ganrec 0.3.0: not measured ({type(exc).__name__}: {exc})"
-    theta = np.deg2rad(np.linspace(0, 180, n_ang, endpoint=False))
+    finally:
+        torch.library.register_fake = real
+    theta = np.deg2rad(np.linspace(0, 180, n_ang, endpoint=False)).astype(np.float32)
     sino = np.random.default_rng(0).random((n_ang, n)).astype(np.float32)
     times = []
     for iters in (3, 8):
-        model = GANtomo(sino, theta, iter_num=iters)
+        model = GANtomo(sino, theta, iter_num=iters, recon_monitor=False)
         t0 = time.perf_counter()
-        model.recon
+        model.recon()
         times.append(time.perf_counter() - t0)
     return f"upstream ganrec 0.3.0 GANtomo {n}px/{n_ang} angles: {(times[1] - times[0]) / 5:.3f} s/iteration"
 
