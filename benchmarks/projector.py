@@ -15,6 +15,7 @@ Usage: python benchmarks/projector.py [--sizes 256x180 512x360] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import time
@@ -31,6 +32,7 @@ SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parent
 
 
 def timed(fn, repeats: int, sync=lambda: None) -> float:
+    """Best wall time of ``fn()`` over ``repeats`` runs, after one warm-up."""
     fn()
     sync()
     best = float("inf")
@@ -75,19 +77,19 @@ def speed_table(sizes: list[tuple[int, int]], repeats: int, batch: int) -> list[
                 x = torch.from_numpy(np.repeat(img[None], b, 0)).to(dev)
                 y = op(x)
                 with torch.no_grad():
-                    tf = timed(lambda: op(x), repeats, sync) / b
-                    ta = timed(lambda: op.adjoint(y), repeats, sync) / b
+                    tf = timed(functools.partial(op, x), repeats, sync) / b
+                    ta = timed(functools.partial(op.adjoint, y), repeats, sync) / b
                 name = f"tomopy_dl {dev}" + (f" (batch {b}, per slice)" if b > 1 else "")
                 rows.append(f"{label:<12} {name:<28} {build:>8.2f} {tf:>10.4f} {ta:>10.4f}")
             del op
         deg = np.rad2deg(theta)
         sino = radon(img, deg, circle=False)
-        tf = timed(lambda: radon(img, deg, circle=False), max(1, repeats // 2))
-        ta = timed(lambda: iradon(sino, deg, filter_name=None, circle=False), max(1, repeats // 2))
+        tf = timed(functools.partial(radon, img, deg, circle=False), max(1, repeats // 2))
+        ta = timed(functools.partial(iradon, sino, deg, filter_name=None, circle=False), max(1, repeats // 2))
         rows.append(f"{label:<12} {'skimage radon / iradon(None)':<28} {'-':>8} {tf:>10.4f} {ta:>10.4f}")
         if tomopy is not None:
             obj = img[None]
-            tf = timed(lambda: tomopy.project(obj, theta, pad=True), repeats)
+            tf = timed(functools.partial(tomopy.project, obj, theta, pad=True), repeats)
             rows.append(f"{label:<12} {'tomopy.project':<28} {'-':>8} {tf:>10.4f} {'-':>10}")
     return rows
 

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import tifffile
 
 from tomopy_dl.cli import main

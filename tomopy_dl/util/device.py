@@ -41,7 +41,7 @@ def resolve_device(device=None) -> torch.device:
             try:
                 device = str(device.item())
             except AttributeError:
-                raise TypeError(f"device must be None, a string or a torch.device, got {device!r}")
+                raise TypeError(f"device must be None, a string or a torch.device, got {device!r}") from None
         name = "auto" if device is None else device.strip().lower()
         if name in ("auto", "gpu"):
             if torch.cuda.is_available():

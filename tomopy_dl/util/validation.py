@@ -6,8 +6,6 @@ and names the argument at fault together with what to pass instead.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 __all__ = ["as_float32_array", "as_angles", "as_centers", "as_positive_int"]
@@ -113,8 +111,3 @@ def as_positive_int(value, name: str, minimum: int = 1) -> int:
     if out < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {out}")
     return out
-
-
-def is_number(value) -> bool:
-    """True for Python and numpy real scalars (bools excluded)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
