@@ -141,7 +141,8 @@ def test_volume_warm_start_and_independent(small, monkeypatch):
     assert float((vol[3] - vol[0]).abs().max()) > 0.3
 
 
-def test_divergence_guard_restores_and_lowers_the_step(small, monkeypatch):
+@pytest.mark.parametrize("bad_iteration", [7, 14])  # before and after iterate averaging starts (10)
+def test_divergence_guard_restores_and_lowers_the_step(small, monkeypatch, bad_iteration):
     _, _, op, sino = small
     monkeypatch.setattr(ganrec_module, "_CHECK_EVERY", 5)
     real_tv = ganrec_module._tv
@@ -150,7 +151,7 @@ def test_divergence_guard_restores_and_lowers_the_step(small, monkeypatch):
     def exploding_tv(x):
         state["n"] += 1
         value = real_tv(x)
-        return value * float("nan") if state["n"] == 7 else value
+        return value * float("nan") if state["n"] == bad_iteration else value
 
     monkeypatch.setattr(ganrec_module, "_tv", exploding_tv)
     restores = []

@@ -81,7 +81,7 @@ class Discriminator(nn.Module):
     """Sinogram ``(B, nangles, ndet)`` to logits ``(B, n_logits)``.
 
     Four convolutions with stride 2, layer-normalised, with LeakyReLU between
-    them, and no fully connected layer: each element of the last feature map
+    them (as in the authors' code), and no fully connected layer: each element of the last feature map
     judges one patch of the sinogram.
 
     Parameters

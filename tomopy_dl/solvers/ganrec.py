@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +68,6 @@ class _Settings:
     init_method: str
     positivity: bool
     average: bool
-    extra: dict = field(default_factory=dict)
 
 
 _DEFAULTS = {
@@ -163,12 +162,14 @@ class _Fitter:
             base = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device)
         scale_x = base.flatten(1).amax(1).clamp_min(1e-6)[:, None, None] if s.init_iter > 0 else None
         if scale_x is None:
-            # No SIRT base: the image scale that fits the data on average.
+            # No starting image: the image scale that fits the data on average.
             scale_x = (scale_y * sino.shape[-1] / op.row_sums().sum().clamp_min(1e-12)).reshape(-1, 1, 1)
         bce = F.binary_cross_entropy_with_logits
         avg, n_avg = None, 0
         avg_from = n_iter // 2 if s.average else n_iter
         snap = self.snapshot()
+        # The iterate average and last iterate at the snapshot, restored with the weights.
+        good = (None, 0, base)
         best = math.inf
         history: list[float] = []
         stats = {"iterations": 0, "restarts": 0}
@@ -220,10 +221,13 @@ class _Fitter:
                 if not math.isfinite(value) or value > _SPIKE * best:
                     logger.warning("ganrec: loss %.3g at iteration %d; restoring the last good weights at half the step", value, it + 1)
                     self.restore(snap, 0.5)
+                    avg, n_avg, x_last = good
+                    avg = None if avg is None else avg.clone()
                     stats["restarts"] += 1
                     continue
                 best = min(best, value)
                 snap = self.snapshot()
+                good = (None if avg is None else avg.clone(), n_avg, x_last)
                 history.append(value)
                 logger.debug("ganrec: iteration %d, data L1 %.4g%s", it + 1, value, f", D {float(loss_d.detach()):.4g}" if self.train_disc else "")
                 if early_stop and len(history) >= 3 and history[-3] - history[-1] < early_stop * history[-3]:
