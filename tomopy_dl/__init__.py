@@ -10,6 +10,11 @@ fbp, sirt, mlem, ganrec
     TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.ganrec)``.
 register
     Add our string algorithm names to an installed TomoPy (done on import).
+align_jitter
+    Projection jitter correction by a trained residual network; a drop-in
+    for ``tomopy.prep.alignment.align_joint``.
+shift_images
+    Sub-pixel ``tomopy.shift_images``: undoes the shifts ``align_jitter`` returns.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 
 from .adapter import fbp, ganrec, mlem, recon, register, sirt
 from .physics import ParallelBeamProjector, get_projector
+from .prep import align_jitter, shift_images
 from .sim import project
 
 __version__ = "0.1.0"
@@ -30,6 +36,8 @@ __all__ = [
     "mlem",
     "ganrec",
     "register",
+    "align_jitter",
+    "shift_images",
     "ParallelBeamProjector",
     "get_projector",
     "__version__",

@@ -1,10 +1,10 @@
-"""Image quality scores used by the demo and the benchmarks."""
+"""Image quality and alignment scores used by the demo, training and the benchmarks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["affine_fit", "score"]
+__all__ = ["affine_fit", "score", "observable_col_shifts", "jitter_rmse"]
 
 
 def affine_fit(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -56,3 +56,36 @@ def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = No
     mse = float(np.mean((img[m] - ref[m]) ** 2))
     psnr = float("inf") if mse == 0 else 10.0 * np.log10(data_range**2 / mse)
     return {"ssim": float(ssim_map[m].mean()), "psnr": psnr}
+
+
+def observable_col_shifts(sy, theta) -> np.ndarray:
+    """Column shifts less their least-squares fit by ``a + b cos(theta) + c sin(theta)``.
+
+    That part of a column shift moves every projection exactly as a
+    translation of the object would, so no alignment method can tell it from
+    one; it is not an error of the alignment.
+
+    Parameters
+    ----------
+    sy : array_like, shape (nangles,)
+        Column shifts in pixels.
+    theta : array_like, shape (nangles,)
+        Angles in radians.
+    """
+    t = np.asarray(theta, np.float64)
+    y = np.asarray(sy, np.float64)
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    return y - basis @ coef
+
+
+def jitter_rmse(estimate, truth, theta=None) -> float:
+    """RMS error of estimated shifts in pixels, up to what no method can observe.
+
+    Without ``theta`` the common offset is removed (right for row shifts);
+    with it, the offset and the object-translation sinusoid
+    (:func:`observable_col_shifts`, right for column shifts).
+    """
+    e = np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)
+    e = e - e.mean() if theta is None else observable_col_shifts(e, theta)
+    return float(np.sqrt(np.mean(e**2)))

@@ -1,7 +1,9 @@
-"""Simulation: forward projection, phantoms and noise."""
+"""Simulation: forward projection, phantoms, test objects, jitter and noise."""
 
-from .noise import add_poisson_noise
+from .jitter import add_jitter
+from .noise import add_poisson_noise, add_salt_and_pepper
+from .objects import make_object, shepp3d
 from .phantom import shepp_logan
 from .project import project
 
-__all__ = ["project", "shepp_logan", "add_poisson_noise"]
+__all__ = ["project", "shepp_logan", "shepp3d", "make_object", "add_poisson_noise", "add_salt_and_pepper", "add_jitter"]

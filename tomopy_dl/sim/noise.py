@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["add_poisson_noise"]
+__all__ = ["add_poisson_noise", "add_salt_and_pepper"]
 
 
 def add_poisson_noise(
@@ -42,3 +42,34 @@ def add_poisson_noise(
     rng = np.random.default_rng(seed)
     counts = rng.poisson(photons * np.exp(-k * p))
     return (-np.log(np.maximum(counts, 1) / photons) / k).astype(np.float32)
+
+
+def add_salt_and_pepper(images: np.ndarray, fraction: float = 0.2, seed: int | None = 0) -> np.ndarray:
+    """Impulse noise: a ``fraction`` of pixels set to their image's minimum or maximum.
+
+    Half the corrupted pixels become "pepper" (the image's minimum), half
+    "salt" (its maximum), chosen independently per pixel.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, rows, cols)
+    fraction : float
+        Share of corrupted pixels, in [0, 1].
+    seed : int or None
+        Random seed.
+
+    Returns
+    -------
+    ndarray of float32, same shape
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    out = np.array(images, dtype=np.float32, copy=True)
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(size=out.shape)
+    axes = tuple(range(1, out.ndim))
+    lo = out.min(axis=axes, keepdims=True)
+    hi = out.max(axis=axes, keepdims=True)
+    out = np.where(u < fraction / 2, lo, out)
+    out = np.where((u >= fraction / 2) & (u < fraction), hi, out)
+    return out.astype(np.float32)

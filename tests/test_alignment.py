@@ -1,0 +1,208 @@
+"""align_jitter, shift_images and their conventions, against TomoPy's fixtures."""
+
+import numpy as np
+import pytest
+import torch
+
+import tomopy_dl
+from tomopy_dl.metrics import jitter_rmse, observable_col_shifts
+from tomopy_dl.prep.filters import impulse_fraction, median3x3
+from tomopy_dl.prep.shift import displace
+from tomopy_dl.sim import add_jitter, add_poisson_noise, add_salt_and_pepper, make_object, project
+
+
+@pytest.fixture(scope="module")
+def fixture_jitter(ref):
+    """TomoPy's jitter fixture: ``jitter_proj[m]`` is ``proj_nopad[m]`` rolled by
+    ``(-round(jitter_y), -round(jitter_x))``, so in TomoPy's shift convention the
+    true row and column shifts are those two numbers."""
+    sx = -np.round(ref["jitter_y"]).astype(np.float64)
+    sy = -np.round(ref["jitter_x"]).astype(np.float64)
+    rolled = np.stack([np.roll(p, (int(a), int(b)), axis=(0, 1)) for p, a, b in zip(ref["proj_nopad"], sx, sy)])
+    np.testing.assert_allclose(rolled, ref["jitter_proj"], atol=1e-5)  # the fixture is what we think it is
+    return ref["jitter_proj"], ref["theta"], sx, sy
+
+
+def test_shift_images_matches_tomopy_on_integer_shifts(ref):
+    sx, sy = float(ref["shift_images_in_sx"]), float(ref["shift_images_in_sy"])
+    ours = tomopy_dl.shift_images(ref["proj_nopad"], sx, sy, device="cpu")
+    # TomoPy rolls, so the last 2 rows and first 3 columns wrapped around; ours repeat the edge.
+    np.testing.assert_allclose(ours[:, :-2, 3:], ref["shift_images_out"][:, :-2, 3:], atol=1e-3)
+
+
+def test_shift_images_undoes_tomopy_jitter_with_tomopy_signs(ref, fixture_jitter):
+    jittered, _, sx, sy = fixture_jitter
+    back = tomopy_dl.shift_images(jittered, sx, sy, device="cpu")
+    clean = ref["proj_nopad"]
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    np.testing.assert_allclose(back[inner], clean[inner], atol=1e-3)
+    # The opposite sign must not undo it.
+    assert np.abs(tomopy_dl.shift_images(jittered, -sx, -sy, device="cpu") - clean)[inner].max() > 1.0
+
+
+def test_add_jitter_is_undone_by_shift_images_subpixel():
+    rng = np.random.default_rng(0)
+    theta = np.linspace(0, np.pi, 12, dtype=np.float32)
+    clean = project(make_object("solid", 48, 40, seed=3), theta, pad=False, device="cpu")
+    jittered, sx, sy = add_jitter(clean, amplitude=3.0, seed=int(rng.integers(100)), margin_rows=4)
+    assert np.abs(sx).max() > 1 and np.abs(sy).max() > 1
+    back = tomopy_dl.shift_images(jittered, sx, sy, device="cpu")
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    ref = clean[:, 4:-4][inner]
+    # Two bicubic resamplings soften edges a little; the wrong sign is far off.
+    assert np.abs(back[inner] - ref).mean() < 0.03 * np.abs(ref).mean()
+    wrong = tomopy_dl.shift_images(jittered, -sx, -sy, device="cpu")
+    assert np.abs(wrong[inner] - ref).mean() > 0.3 * np.abs(ref).mean()
+
+
+def test_displace_moves_content_down_and_right():
+    img = torch.zeros(1, 9, 9)
+    img[0, 4, 4] = 1.0
+    out = displace(img, torch.tensor([2.0]), torch.tensor([-1.0]))
+    assert tuple(np.argwhere(out[0].numpy() > 0.99)[0]) == (6, 3)
+
+
+def test_align_jitter_beats_align_joint_on_tomopy_fixture(ref, fixture_jitter):
+    """TomoPy's own align_joint result on this fixture is in the reference file."""
+    jittered, theta, sx, sy = fixture_jitter
+    out, ex, ey, conv = tomopy_dl.align_jitter(jittered, theta, iters=2, device="cpu", progress=False)
+    # Column errors up to an object translation, which no method can observe.
+    joint_row = jitter_rmse(ref["align_joint_sx"], sx)
+    joint_col = jitter_rmse(ref["align_joint_sy"], sy, theta)
+    ours_row, ours_col = jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta)
+    assert ours_row < joint_row and ours_col < joint_col, (ours_row, ours_col, joint_row, joint_col)
+    assert max(ours_row, ours_col) < 0.5
+    assert conv.shape == (2,) and 0 <= conv[1] <= max(conv[0], 0.0)
+    # The returned stack is the input shifted by the returned shifts.
+    np.testing.assert_allclose(out, tomopy_dl.shift_images(jittered, ex, ey, device="cpu"), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def small_scan():
+    theta = np.linspace(0, np.pi, 91, dtype=np.float32)
+    clean = project(make_object("cracked", 64, 32 + 2 * 10, seed=5), theta, pad=False, device="cpu")
+    jittered, sx, sy = add_jitter(clean, amplitude=6.0, seed=9, margin_rows=10)
+    return jittered, theta, sx, sy
+
+
+def test_align_jitter_on_held_out_family(small_scan):
+    jittered, theta, sx, sy = small_scan
+    before = max(jitter_rmse(0 * sx, sx), jitter_rmse(0 * sy, sy, theta))
+    _, ex, ey, _ = tomopy_dl.align_jitter(jittered, theta, device="cpu", progress=False)
+    after = max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta))
+    assert after < 0.15 * before, (before, after)
+    # Re-centred: the mean shift is a centre-of-rotation matter and is left alone.
+    assert abs(ex.mean()) < 1e-6 and abs(ey.mean()) < 1e-6
+
+
+def test_align_jitter_keeps_input_and_is_deterministic(small_scan):
+    jittered, theta, _, _ = small_scan
+    copy = jittered.copy()
+    a = tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
+    b = tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
+    np.testing.assert_array_equal(jittered, copy)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert a[0].dtype == np.float32 and a[1].dtype == np.float64 and a[1].shape == (theta.size,)
+
+
+def test_align_jitter_axes_and_pad(small_scan):
+    jittered, theta, _, _ = small_scan
+    out, ex, ey, _ = tomopy_dl.align_jitter(
+        jittered, theta, iters=1, axes="col", refine=False, device="cpu", progress=False
+    )
+    assert np.all(ex == 0) and np.any(ey != 0)
+    out, ex, ey, _ = tomopy_dl.align_jitter(jittered, theta, iters=1, pad=(6, 2), device="cpu", progress=False)
+    assert out.shape == (theta.size, jittered.shape[1] + 4, jittered.shape[2] + 12)
+
+
+def test_align_jitter_salt_and_pepper_is_filtered():
+    theta = np.linspace(0, np.pi, 91, dtype=np.float32)
+    clean = project(make_object("shepp3d", 64, 32 + 2 * 10, seed=5), theta, pad=False, device="cpu")
+    jittered, sx, sy = add_jitter(clean, amplitude=6.0, seed=9, margin_rows=10)
+    noisy = add_salt_and_pepper(jittered, 0.3, seed=1)
+    _, ex, ey, _ = tomopy_dl.align_jitter(noisy, theta, device="cpu", progress=False)
+    _, nx, ny, _ = tomopy_dl.align_jitter(noisy, theta, despeckle=False, device="cpu", progress=False)
+    filtered = max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta))
+    unfiltered = max(jitter_rmse(nx, sx), jitter_rmse(ny, sy, theta))
+    assert filtered < 0.5 and filtered < unfiltered, (filtered, unfiltered)
+
+
+def test_align_jitter_without_coarse_start_still_corrects(small_scan):
+    jittered, theta, sx, sy = small_scan
+    _, ex, ey, conv = tomopy_dl.align_jitter(jittered, theta, coarse=False, device="cpu", progress=False)
+    assert max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta)) < 0.5 * jitter_rmse(0 * sx, sx)
+    assert conv[0] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ang=np.linspace(0, np.pi, 5)), "does not match"),
+        (dict(axes="x"), "axes must be"),
+        (dict(algorithm="gridrec"), "algorithm must be"),
+        (dict(pad=(1,)), "pad must be"),
+        (dict(pad=(-1, 0)), "non-negative"),
+        (dict(center=1e4), "center must lie"),
+        (dict(iters=0), "iters"),
+        (dict(refine="yes"), "refine must be"),
+        (dict(weights="/nonexistent/w.pt"), "not found"),
+    ],
+)
+def test_align_jitter_bad_input(small_scan, kwargs, match):
+    jittered, theta, _, _ = small_scan
+    args = dict(prj=jittered, ang=theta, device="cpu", progress=False)
+    args.update(kwargs)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        tomopy_dl.align_jitter(**args)
+
+
+def test_align_jitter_rejects_nan(small_scan):
+    jittered, theta, _, _ = small_scan
+    bad = jittered.copy()
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        tomopy_dl.align_jitter(bad, theta, progress=False)
+
+
+def test_jitter_rmse_ignores_only_the_unobservable_part():
+    theta = np.linspace(0, np.pi, 50)
+    truth = np.random.default_rng(0).uniform(-5, 5, 50)
+    translation = 3.0 + 2.0 * np.cos(theta) - 1.5 * np.sin(theta)
+    assert jitter_rmse(truth + translation, truth, theta) < 1e-9
+    assert jitter_rmse(truth + 3.0, truth) < 1e-9
+    assert jitter_rmse(truth + translation, truth) > 1.0  # rows: only the offset is free
+    assert jitter_rmse(np.zeros(50), truth, theta) == pytest.approx(np.sqrt(np.mean(observable_col_shifts(truth, theta) ** 2)))
+
+
+def test_median_and_impulse_detector():
+    img = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (2, 32, 1))
+    noisy = add_salt_and_pepper(img, 0.2, seed=0)
+    assert impulse_fraction(torch.from_numpy(img)) == 0.0
+    assert impulse_fraction(torch.from_numpy(add_poisson_noise(img + 0.5, photons=1e3, seed=0))) < 0.01
+    assert impulse_fraction(torch.from_numpy(noisy)) > 0.1
+    cleaned = median3x3(torch.from_numpy(noisy)).numpy()
+    assert np.abs(cleaned - img)[:, 1:-1, 1:-1].mean() < 0.1 * np.abs(noisy - img).mean()
+
+
+def test_invariant_estimates_recover_large_jitter():
+    from tomopy_dl.prep.moments import centroid_col_shifts, profile_row_shifts
+
+    theta = np.linspace(0, np.pi, 91, dtype=np.float32)
+    clean = project(make_object("solid", 64, 48 + 2 * 17, seed=4), theta, pad=False, device="cpu")
+    jittered, sx, sy = add_jitter(clean, amplitude=15.0, seed=3, margin_rows=17)
+    t = torch.from_numpy(jittered)
+    assert jitter_rmse(profile_row_shifts(t).numpy(), sx) < 0.1 * sx.std()
+    assert jitter_rmse(centroid_col_shifts(t, theta).numpy(), sy, theta) < 0.3 * sy.std()
+
+
+def test_coarse_start_is_kept_only_when_it_helps():
+    from tomopy_dl.prep.alignment import coarse_start, rough_reprojection
+
+    theta = np.linspace(0, np.pi, 61, dtype=np.float32)
+    clean = torch.from_numpy(project(make_object("porous", 48, 24, seed=1), theta, pad=False, device="cpu"))
+    keep = torch.ones(2)
+    cum, cur, rep, res = coarse_start(clean, theta, 24.0, "sirt", 5, keep)
+    _, res0 = rough_reprojection(clean, theta, 24.0, "sirt", 5)
+    assert res <= res0  # never a worse start than none
+    assert float(cum.abs().max()) < 1.0  # and nothing invented on a jitter-free scan

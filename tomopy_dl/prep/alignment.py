@@ -1,0 +1,402 @@
+"""Projection jitter correction by a residual network (Fu et al., J. Synchrotron Rad. 2021).
+
+Each pass (the paper's Fig. 1):
+
+A. a rough reconstruction of the current projections (FBP, then a few SIRT
+   or MLEM iterations of :mod:`tomopy_dl.solvers`);
+B. its reprojection at the measured angles;
+C. the network reads each (projection, reprojection) pair and returns the
+   projection's displacement ``(d_row, d_col)``;
+D. the projections are moved back by a bicubic sub-pixel shift.
+
+The work runs on a copy shrunk to at most ``work_size`` pixels a side, since
+the network reads at most ``size`` (96) pixels anyway; shifts are reported in
+pixels of the caller's projections.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import trange
+
+from ..networks.jitter import network_input
+from ..physics import get_projector
+from ..solvers import fbp, mlem, sirt
+from ..util.device import device_lock, resolve_device
+from ..util.validation import as_angles, as_float32_array, as_positive_int
+from .filters import impulse_fraction, median3x3
+from .moments import centroid_col_shifts, profile_row_shifts
+from .registration import phase_correlation_shifts
+from .shift import displace
+
+__all__ = ["align_jitter", "rough_reprojection", "prepare_stack", "predict_displacements", "coarse_start"]
+
+logger = logging.getLogger(__name__)
+
+_ALGORITHMS = ("sirt", "mlem", "fbp")
+_AXES = ("both", "row", "col")
+# Slices reconstructed together in step A: bounds the temporaries on tall stacks.
+_SLICES_PER_BATCH = 128
+# Above this share of pixels at the image extremes, 'auto' filters impulse noise.
+_IMPULSE_THRESHOLD = 0.01
+_HEAVY_IMPULSE = 0.1
+
+
+def prepare_stack(
+    prj: torch.Tensor, work_size: int, despeckle: bool | str = "auto"
+) -> tuple[torch.Tensor, tuple[float, float], bool]:
+    """The working copy of a projection stack: impulse-filtered and shrunk.
+
+    Parameters
+    ----------
+    prj : torch.Tensor, shape (nangles, rows, cols)
+    work_size : int
+        Largest side of the working copy; larger stacks are shrunk by one
+        factor (antialiased bilinear), which keeps the rotation axis at
+        ``center / factor``.
+    despeckle : bool or 'auto'
+        3x3 median filter first (twice when over 10% of pixels are
+        impulses); ``'auto'`` filters when over 1% of the pixels are impulses
+        (salt-and-pepper), see :func:`.filters.impulse_fraction`.
+
+    Returns
+    -------
+    work : torch.Tensor, shape (nangles, rows_w, cols_w)
+    (f_row, f_col) : tuple of float
+        Caller's pixels per working pixel.
+    filtered : bool
+        Whether the median filter ran.
+    """
+    frac = impulse_fraction(prj)
+    filtered = bool(despeckle) if despeckle != "auto" else frac > _IMPULSE_THRESHOLD
+    work = median3x3(prj) if filtered else prj
+    if filtered and frac > _HEAVY_IMPULSE:
+        # One 3x3 median leaves clusters of impulses at these levels; a second removes most.
+        work = median3x3(work)
+    n, rows, cols = work.shape
+    f = max(1.0, rows / work_size, cols / work_size)
+    if f > 1.0:
+        h, w = max(1, round(rows / f)), max(1, round(cols / f))
+        work = F.interpolate(work[:, None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+    return work.contiguous(), (rows / work.shape[1], cols / work.shape[2]), filtered
+
+
+def rough_reprojection(
+    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str = "sirt", num_iter: int = 5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps A and B: reconstruct every row of a stack roughly, and reproject it.
+
+    Parameters
+    ----------
+    prj : torch.Tensor, shape (nangles, rows, cols)
+    theta : ndarray, shape (nangles,)
+        Angles in radians.
+    center : float
+        Rotation axis in pixels of ``prj``.
+    algorithm : {'sirt', 'mlem', 'fbp'}
+        FBP alone, or FBP (clipped at zero) followed by ``num_iter``
+        iterations of SIRT or MLEM.
+    num_iter : int
+
+    Returns
+    -------
+    reprojection : torch.Tensor, shape (nangles, rows, cols)
+    residual : torch.Tensor, shape ()
+        ``||prj - reprojection|| / ||prj||``: how consistent the stack is.
+    """
+    n, rows, cols = prj.shape
+    op = get_projector(theta, cols, cols, cols, center=center, device=prj.device)
+    sino = prj.permute(1, 0, 2)
+    out = torch.empty_like(sino)
+    for start in range(0, rows, _SLICES_PER_BATCH):
+        part = sino[start : start + _SLICES_PER_BATCH].contiguous()
+        x = fbp(part, op, filter_name="shepp")
+        if algorithm == "sirt" and num_iter:
+            x = sirt(part, op, init=x.clamp_min(0), num_iter=num_iter)
+        elif algorithm == "mlem" and num_iter:
+            x = mlem(part, op, init=x.clamp_min(1e-6), num_iter=num_iter)
+        out[start : start + _SLICES_PER_BATCH] = op(x)
+    rep = out.permute(1, 0, 2).contiguous()
+    residual = torch.linalg.vector_norm(prj - rep) / torch.linalg.vector_norm(prj).clamp_min(1e-12)
+    return rep, residual
+
+
+def predict_displacements(
+    model: torch.nn.Module, measured: torch.Tensor, reprojected: torch.Tensor, size: int, batch_size: int
+) -> torch.Tensor:
+    """Step C: each measured projection's displacement from its reprojection.
+
+    Returns
+    -------
+    torch.Tensor, shape (nangles, 2)
+        ``(d_row, d_col)`` in pixels of the inputs: the measured content sits
+        that far down and right of where the reprojection puts it.
+    """
+    out = []
+    with torch.no_grad():
+        for start in range(0, measured.shape[0], batch_size):
+            x, (fr, fc) = network_input(
+                measured[start : start + batch_size], reprojected[start : start + batch_size], size
+            )
+            d = model(x)
+            out.append(d * torch.tensor([fr, fc], device=d.device, dtype=d.dtype))
+    return torch.cat(out)
+
+
+def _inner_region(shape: tuple, shifts: torch.Tensor) -> tuple:
+    """The part of every projection that none of ``shifts`` (N, 2) moves in from outside."""
+    mr = min(int(np.ceil(float(shifts[:, 0].abs().max()))) + 1, shape[1] // 4)
+    mc = min(int(np.ceil(float(shifts[:, 1].abs().max()))) + 1, shape[2] // 4)
+    return (slice(None), slice(mr, shape[1] - mr), slice(mc, shape[2] - mc))
+
+
+def _inconsistency(current: torch.Tensor, reprojection: torch.Tensor, region: tuple) -> torch.Tensor:
+    """Relative data residual on ``region``; comparing candidates on one region
+    keeps content pushed out of view from passing for consistency."""
+    diff = torch.linalg.vector_norm((current - reprojection)[region])
+    return diff / torch.linalg.vector_norm(current[region]).clamp_min(1e-12)
+
+
+def coarse_start(
+    work: torch.Tensor, theta: np.ndarray, center: float, algorithm: str, num_iter: int, keep: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The starting displacements, from projection invariants, kept only if they help.
+
+    Large jitter blurs the first rough reconstruction so much that its
+    reprojection holds little to register against. The slice-mass profile
+    (rows) and the centroid sinusoid (columns) of :mod:`.moments` estimate
+    jitter without a reconstruction, but fail on some objects (a body of
+    uniform slices has a flat profile; a body leaving the field of view has a
+    biased centroid). So three starts (none, columns only, both) are each
+    reconstructed and reprojected, and the most consistent one is kept.
+
+    Returns
+    -------
+    cum : torch.Tensor, shape (nangles, 2)
+        Starting displacements in pixels of ``work``, mean zero.
+    current, reprojection : torch.Tensor, shape (nangles, rows, cols)
+        ``work`` moved back by ``cum``, and its rough reprojection (pass 1's A+B).
+    residual : torch.Tensor
+    """
+    n = work.shape[0]
+    zero = torch.zeros(n, device=work.device, dtype=work.dtype)
+    row = profile_row_shifts(work) * keep[0] if work.shape[1] > 8 else zero
+    # The centroid of the rows every projection shows once rows are aligned:
+    # rows entering and leaving the view would move it.
+    level = displace(work, -row, zero)
+    m = int(np.ceil(float(row.abs().max()))) + 1
+    col = centroid_col_shifts(level[:, m:-m] if level.shape[1] - 2 * m >= 4 else level, theta) * keep[1]
+    candidates = (torch.stack([zero, zero], 1), torch.stack([zero, col], 1), torch.stack([row, col], 1))
+    region = _inner_region(work.shape, torch.stack([row, col], 1))
+    best = None
+    for cand in candidates:
+        cur = displace(work, -cand[:, 0], -cand[:, 1])
+        rep, _ = rough_reprojection(cur, theta, center, algorithm, num_iter)
+        res = _inconsistency(cur, rep, region)
+        if best is None or res < best[3]:
+            best = (cand, cur, rep, res)
+    return best
+
+
+def _xcorr(measured: torch.Tensor, reprojected: torch.Tensor) -> torch.Tensor:
+    d = phase_correlation_shifts(measured.cpu().numpy(), reprojected.cpu().numpy(), upsample_factor=20)
+    return torch.as_tensor(d, device=measured.device, dtype=torch.float32)
+
+
+def _check_choice(value, name: str, choices: tuple) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def align_jitter(
+    prj,
+    ang,
+    iters: int = 2,
+    pad: tuple[int, int] = (0, 0),
+    center: float | None = None,
+    algorithm: str = "sirt",
+    num_iter: int = 5,
+    weights=None,
+    device=None,
+    batch_size: int | None = None,
+    axes: str = "both",
+    keep_mean: bool = False,
+    refine: bool | str = "auto",
+    despeckle: bool | str = "auto",
+    work_size: int = 256,
+    estimator: str = "resnet",
+    coarse: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Correct projection jitter with a trained residual network.
+
+    A drop-in for ``tomopy.prep.alignment.align_joint``: same leading
+    arguments, same return, same sign convention.
+
+    Parameters
+    ----------
+    prj : array_like, shape (nangles, rows, cols)
+        Projections (line integrals, e.g. after ``-log``). Not modified.
+    ang : array_like, shape (nangles,)
+        Projection angles in radians.
+    iters : int
+        Passes of reconstruct, reproject, estimate and shift. One pass already
+        removes most jitter; a second cleans up what the first left.
+    pad : (int, int)
+        Zero padding as in ``align_joint``: ``pad[0]`` columns and ``pad[1]``
+        rows on each side. The returned stack keeps the padding, as TomoPy's does.
+    center : float, optional
+        Rotation axis in pixels of the (padded) projections; ``cols / 2`` by default.
+    algorithm : {'sirt', 'mlem', 'fbp'}
+        The rough reconstruction of step A: FBP, then ``num_iter`` iterations.
+    num_iter : int
+        Iterations of step A. The shipped weights were trained with ``'sirt'``
+        and 5.
+    weights : str or path-like, optional
+        A ``.pt`` file from ``tomopy-dl train-jitter``; the shipped weights by default.
+    device : None, str or torch.device
+        CUDA when available by default.
+    batch_size : int, optional
+        Projections per network call; 256 on the CPU, 2048 on a GPU by default.
+    axes : {'both', 'row', 'col'}
+        Which shifts to correct; ``'col'`` for data without vertical jitter
+        (or with too few rows to measure it).
+    keep_mean : bool
+        Keep the mean shift in the correction. Jitter is only known up to a
+        common offset, and a mean column shift is a rotation-centre error, so
+        by default the shifts are re-centred to zero mean after every pass.
+    refine : bool or 'auto'
+        A last phase-correlation pass against the reprojection. It sharpens
+        clean, textured data and hurts noisy data, so ``'auto'`` keeps it only
+        when it makes the stack more consistent (lower data residual).
+    despeckle : bool or 'auto'
+        Median-filter the projections used for estimation (not those
+        returned); ``'auto'`` does so when salt-and-pepper noise is detected.
+    work_size : int
+        Largest side of the working copy in steps A and B.
+    estimator : {'resnet', 'xcorr'}
+        Step C by the network, or by classic phase correlation against the
+        reprojection (the baseline the network is measured against; it needs
+        no weights).
+    coarse : bool
+        Start from jitter estimated without a reconstruction (the slice-mass
+        profile for rows, the centroid sinusoid for columns), where that makes
+        the stack more consistent; see :func:`coarse_start`.
+    progress : bool
+        Show a tqdm bar over the passes.
+
+    Returns
+    -------
+    prj : ndarray of float32, shape (nangles, rows + 2 pad[1], cols + 2 pad[0])
+        The corrected stack.
+    sx, sy : ndarray of float64, shape (nangles,)
+        Row and column shifts in pixels: ``shift_images(raw, sx, sy)`` undoes
+        the jitter, exactly as with ``align_joint``.
+    conv : ndarray of float64, shape (iters,)
+        RMS size of each pass's update, in pixels; it falls as passes
+        converge. A pass whose update would make the stack less consistent
+        (higher data residual) is dropped with the passes after it, and
+        records 0.
+    """
+    from ..weights import load_jitter_model
+
+    raw = as_float32_array(prj, "prj", 3)
+    theta = as_angles(ang, raw.shape[0], name="ang")
+    if theta.size < 2:
+        raise ValueError("align_jitter needs at least 2 projections")
+    iters = as_positive_int(iters, "iters")
+    num_iter = as_positive_int(num_iter, "num_iter", minimum=0)
+    work_size = as_positive_int(work_size, "work_size", minimum=16)
+    _check_choice(algorithm, "algorithm", _ALGORITHMS)
+    _check_choice(axes, "axes", _AXES)
+    _check_choice(refine, "refine", (True, False, "auto"))
+    _check_choice(despeckle, "despeckle", (True, False, "auto"))
+    _check_choice(estimator, "estimator", ("resnet", "xcorr"))
+    try:
+        pad_cols, pad_rows = (int(p) for p in pad)
+    except (TypeError, ValueError):
+        raise ValueError(f"pad must be a pair of non-negative ints (columns, rows), got {pad!r}") from None
+    if pad_cols < 0 or pad_rows < 0:
+        raise ValueError(f"pad must be non-negative, got {pad!r}")
+    if pad_cols or pad_rows:
+        raw = np.pad(raw, ((0, 0), (pad_rows, pad_rows), (pad_cols, pad_cols)))
+    n, rows, cols = raw.shape
+    c = cols / 2 if center is None else float(np.asarray(center).ravel()[0])
+    if not np.isfinite(c) or not 0 <= c <= cols:
+        raise ValueError(f"center must lie on the detector, between 0 and {cols}; got {center!r}")
+
+    dev = resolve_device(device)
+    if batch_size is None:
+        batch_size = 2048 if dev.type == "cuda" else 256
+    batch_size = as_positive_int(batch_size, "batch_size")
+    model, meta = load_jitter_model(weights, device=dev) if estimator == "resnet" else (None, {})
+    keep = torch.tensor([axes in ("both", "row"), axes in ("both", "col")], device=dev, dtype=torch.float32)
+
+    t0 = time.perf_counter()
+    with device_lock(dev), torch.no_grad():
+        native = torch.from_numpy(raw).to(dev)
+        work, (fr, fc), filtered = prepare_stack(native, work_size, despeckle)
+        if filtered:
+            logger.info("align_jitter: impulse noise detected, estimating on median-filtered projections")
+        factors = torch.tensor([fr, fc], device=dev)
+        wc = c / fc
+        cum = torch.zeros(n, 2, device=dev)  # displacement of each projection, working pixels
+        conv = np.zeros(iters)
+        if coarse:
+            cum, cur, rep, res = coarse_start(work, theta, wc, algorithm, num_iter, keep)
+            logger.info(
+                "align_jitter coarse start: RMS %.3f px, residual %.4g",
+                float(torch.sqrt(((cum * factors) ** 2).sum(dim=1).mean())),
+                float(res),
+            )
+        else:
+            cur = work
+            rep, _ = rough_reprojection(cur, theta, wc, algorithm, num_iter)
+
+        def recentre(s: torch.Tensor) -> torch.Tensor:
+            return s if keep_mean else s - s.mean(dim=0, keepdim=True)
+
+        def try_update(cum, cur, rep, d, check: bool, label: str):
+            """``cum + d`` with its A+B, or the old state if that is less consistent."""
+            new = recentre(cum + d)
+            cur_n = displace(work, -new[:, 0], -new[:, 1])
+            rep_n, _ = rough_reprojection(cur_n, theta, wc, algorithm, num_iter)
+            region = _inner_region(work.shape, torch.cat([cum, new]))
+            before, after = _inconsistency(cur, rep, region), _inconsistency(cur_n, rep_n, region)
+            kept = not check or bool(after < before)
+            logger.info(
+                "align_jitter %s: residual %.4g -> %.4g, %s",
+                label,
+                float(before),
+                float(after),
+                "kept" if kept else "dropped",
+            )
+            return (new, cur_n, rep_n, True) if kept else (cum, cur, rep, False)
+
+        for it in trange(iters, desc="align_jitter", disable=not progress, leave=False):
+            if model is not None:
+                d = predict_displacements(model, cur, rep, int(meta["input_size"]), batch_size) * keep
+            else:
+                d = _xcorr(cur, rep) * keep
+            # A pass that makes the stack less consistent (on data too noisy
+            # for the estimator) is dropped, and so are the passes after it.
+            cum, cur, rep, kept = try_update(cum, cur, rep, d, True, f"pass {it + 1}")
+            if not kept:
+                break
+            conv[it] = float(torch.sqrt(((d * factors) ** 2).sum(dim=1).mean()))
+
+        if refine:
+            d = _xcorr(cur, rep) * keep
+            cum, cur, rep, _ = try_update(cum, cur, rep, d, refine == "auto", "refinement")
+
+        shifts = cum * factors
+        out = displace(native, -shifts[:, 0], -shifts[:, 1]).cpu().numpy()
+    logger.info("align_jitter: %d projections %dx%d in %.2f s", n, rows, cols, time.perf_counter() - t0)
+    shifts = shifts.cpu().double().numpy()
+    return out, shifts[:, 0].copy(), shifts[:, 1].copy(), conv
