@@ -206,3 +206,15 @@ def test_coarse_start_is_kept_only_when_it_helps():
     _, res0 = rough_reprojection(clean, theta, 24.0, "sirt", 5)
     assert res <= res0  # never a worse start than none
     assert float(cum.abs().max()) < 1.0  # and nothing invented on a jitter-free scan
+
+
+def test_find_center_pair_recovers_off_centre_axes():
+    # Angles off the pixel axes: at 0 and 180 degrees a pixelated phantom's
+    # projections are column sums, blind to sub-pixel axis positions.
+    theta = np.linspace(0.3, 0.3 + np.pi, 61, dtype=np.float32)
+    obj = make_object("solid", 48, 4, seed=1)
+    for c in (24.0, 22.5, 27.3):
+        found = tomopy_dl.prep.find_center_pair(project(obj, theta, center=c, device="cpu"), theta)
+        assert abs(found - c) < 0.05, (c, found)
+    with pytest.raises(ValueError, match="opposite"):
+        tomopy_dl.prep.find_center_pair(np.ones((5, 2, 8)), np.linspace(0, 1, 5))

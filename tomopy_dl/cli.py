@@ -49,20 +49,107 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--size", type=int, default=None, help="network input side in pixels (default 96)")
     train.add_argument("--widths", default=None, help="comma-separated object widths in pixels (default 64,96,128)")
     train.add_argument("--seed", type=int, default=None, help="data and initialisation seed (default 0)")
-    train.add_argument("--stop-after", type=int, default=None,
-                       help="stop after this many epochs in this call; continue later with --resume")
+    train.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop after this many epochs in this call; continue later with --resume",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    rec = sub.add_parser(
+        "recon",
+        help="reconstruct a Data Exchange HDF5 file",
+        description="Read INPUT (Data Exchange HDF5) through dxchange, normalise with flats and darks, take -log, "
+        "reconstruct, and write a TIFF stack (or HDF5) plus params.json into --out.",
+    )
+    rec.add_argument("input", help="Data Exchange HDF5 file")
+    rec.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    rec.add_argument("--algorithm", default="sirt", choices=["ganrec", "sirt", "mlem", "fbp"])
+    rec.add_argument("--num-iter", type=int, default=None, help="iterations (sirt/mlem default 100)")
+    rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
+    rec.add_argument("--seed", type=int, default=0, help="ganrec's seed (default 0)")
+    align = sub.add_parser(
+        "align",
+        help="correct projection jitter of a Data Exchange HDF5 file",
+        description="Read INPUT through dxchange, normalise, take -log, correct jitter with align_jitter, and "
+        "write the corrected projections, shifts.csv and params.json into --out.",
+    )
+    align.add_argument("input", help="Data Exchange HDF5 file")
+    align.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    align.add_argument("--iters", type=int, default=2, help="passes (default 2)")
+    align.add_argument("--axes", default="both", choices=["both", "row", "col"], help="which shifts to correct")
+    align.add_argument("--weights", default=None, help="weights from train-jitter (default: the shipped ones)")
+    for p in (rec, align):
+        p.add_argument("--center", type=float, default=None, help="rotation axis in pixels (default: width / 2)")
+        p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
+        p.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
+        p.add_argument("--format", default="tiff", choices=["tiff", "h5"], help="output format (default tiff)")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
+
+
+def _range(text: str | None, name: str, kind=float):
+    if text is None:
+        return None
+    try:
+        lo, hi = (kind(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--{name} must look like START:STOP, got {text!r}") from None
+    if not lo < hi:
+        raise ValueError(f"--{name} START must be below STOP, got {text!r}")
+    return lo, hi
+
+
+def _file_job(args) -> int:
+    from .pipeline import align_file, recon_file
+
+    try:
+        common = dict(
+            center=args.center,
+            slices=_range(args.slices, "slices", int),
+            device=args.device,
+            fmt=args.format,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+        if args.command == "recon":
+            params = recon_file(
+                args.input,
+                args.out,
+                algorithm=args.algorithm,
+                num_iter=args.num_iter,
+                angles=_range(args.angles, "angles"),
+                seed=args.seed,
+                **common,
+            )
+        else:
+            params = align_file(args.input, args.out, iters=args.iters, axes=args.axes, weights=args.weights, **common)
+    except (FileExistsError, FileNotFoundError, ValueError, ImportError) as exc:
+        print(f"tomopy-dl {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {len(params['files'])} file(s), shifts and params.json to {args.out} in {params['seconds']:.1f} s"
+        if args.command == "align"
+        else f"wrote {len(params['files'])} file(s) and params.json to {args.out} in {params['seconds']:.1f} s"
+    )
+    return 0
 
 
 def _train_jitter(args) -> int:
     from .training import JitterTrainingConfig, train_jitter
 
     changes = {}
-    for flag, key in (("epochs", "epochs"), ("steps", "steps_per_epoch"), ("batch_size", "batch_size"),
-                      ("size", "input_size"), ("seed", "seed")):
+    for flag, key in (
+        ("epochs", "epochs"),
+        ("steps", "steps_per_epoch"),
+        ("batch_size", "batch_size"),
+        ("size", "input_size"),
+        ("seed", "seed"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             if value < (0 if flag == "seed" else 1):
@@ -73,22 +160,35 @@ def _train_jitter(args) -> int:
         try:
             changes["widths"] = tuple(int(w) for w in args.widths.split(","))
         except ValueError:
-            print(f"tomopy-dl train-jitter: --widths must be integers like 64,96,128, got {args.widths!r}",
-                  file=sys.stderr)
+            print(
+                f"tomopy-dl train-jitter: --widths must be integers like 64,96,128, got {args.widths!r}",
+                file=sys.stderr,
+            )
             return 2
     cfg = JitterTrainingConfig(**changes) if (changes or not args.resume) else None
     try:
-        meta = train_jitter(args.out, cfg, device=args.device, resume=args.resume, overwrite=args.overwrite,
-                            progress=not args.no_progress, stop_after=args.stop_after)
+        meta = train_jitter(
+            args.out,
+            cfg,
+            device=args.device,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            stop_after=args.stop_after,
+        )
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"tomopy-dl train-jitter: {exc}", file=sys.stderr)
         return 2
     if meta is None:
-        print(f"stopped after {args.stop_after} epoch(s); continue with: tomopy-dl train-jitter --out {args.out} --resume")
+        print(
+            f"stopped after {args.stop_after} epoch(s); continue with: tomopy-dl train-jitter --out {args.out} --resume"
+        )
         return 0
     val = meta["validation_rmse_network_px"] or {}
-    print(f"validation RMSE (network pixels, one pass, held-out families): "
-          f"row {val.get('row', float('nan')):.3f}, col {val.get('col', float('nan')):.3f}")
+    print(
+        f"validation RMSE (network pixels, one pass, held-out families): "
+        f"row {val.get('row', float('nan')):.3f}, col {val.get('col', float('nan')):.3f}"
+    )
     print(f"wrote {args.out}/jitter_resnet.pt and its .json record")
     return 0
 
@@ -103,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("size", "angles", "num_iter", "ganrec_iter"):
             if getattr(args, name) < (2 if name in ("size", "angles") else 1):
                 flag = "--" + name.replace("_", "-")
-                print(f"tomopy-dl demo: {flag} must be at least {2 if name in ('size', 'angles') else 1}", file=sys.stderr)
+                print(
+                    f"tomopy-dl demo: {flag} must be at least {2 if name in ('size', 'angles') else 1}", file=sys.stderr
+                )
                 return 2
         try:
             rows = run_demo(
@@ -126,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwrote comparison.png, scores.csv and TIFF images to {args.out}")
     elif args.command == "train-jitter":
         return _train_jitter(args)
+    elif args.command in ("recon", "align"):
+        return _file_job(args)
     return 0
 
 

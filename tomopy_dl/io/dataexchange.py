@@ -1,0 +1,99 @@
+"""Data Exchange (APS HDF5) input through dxchange."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..prep.normalize import minus_log, normalize
+
+__all__ = ["read_projections", "import_dxchange"]
+
+logger = logging.getLogger(__name__)
+
+
+def import_dxchange():
+    """The dxchange module, or an ImportError that says how to get it."""
+    try:
+        import dxchange
+    except ImportError as exc:
+        raise ImportError(
+            "dxchange is not importable. Run scripts/install-dxchange.sh (Debian's python3-dxchange) after "
+            "pip install 'tomopy-dl[dxchange]', or conda install -c conda-forge dxchange. "
+            "Do not pip install dxchange: that PyPI name is an unrelated package."
+        ) from exc
+    return dxchange
+
+
+def read_projections(
+    path: str | os.PathLike,
+    slices: tuple[int, int] | None = None,
+    angles: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read, flat/dark normalise and ``-log`` a Data Exchange file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An HDF5 file with ``/exchange/data``, ``data_white``, ``data_dark``
+        and ``theta`` (degrees), as APS beamlines write them.
+    slices : (int, int), optional
+        Detector rows ``[start, stop)`` to read; all by default.
+    angles : (float, float), optional
+        Keep projections whose angle in degrees lies in ``[lo, hi]``; for
+        instance ``(0, 120)`` cuts a missing wedge.
+
+    Returns
+    -------
+    prj : ndarray of float32, shape (nangles, rows, cols)
+        Line integrals.
+    theta : ndarray of float32, shape (nangles,)
+        Angles in radians.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For a missing dataset or a range that selects nothing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("exchange/data", "exchange/data_white", "exchange/data_dark") if k not in f]
+            shape = f["exchange/data"].shape if "exchange/data" in f else None
+    except OSError as exc:
+        raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from exc
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks the Data Exchange dataset(s) {', '.join('/' + m for m in missing)}")
+    if slices is not None:
+        lo, hi = int(slices[0]), int(slices[1])
+        if not 0 <= lo < hi <= shape[1]:
+            raise ValueError(
+                f"slices {lo}:{hi} is outside the detector's {shape[1]} rows; pass 0 <= start < stop <= {shape[1]}"
+            )
+        slices = (lo, hi)
+    dxchange = import_dxchange()
+    tomo, flat, dark, theta = dxchange.read_aps_32id(str(path), sino=slices)
+    prj = minus_log(normalize(tomo, flat, dark))
+    theta = np.asarray(theta, dtype=np.float32)
+    if theta.size != prj.shape[0]:
+        raise ValueError(f"{str(path)!r} has {theta.size} angles for {prj.shape[0]} projections")
+    if angles is not None:
+        deg = np.rad2deg(theta.astype(np.float64))
+        keep = (deg >= angles[0] - 1e-3) & (deg <= angles[1] + 1e-3)  # float32 radians round-trip
+        if keep.sum() < 2:
+            raise ValueError(
+                f"angles {angles[0]}:{angles[1]} keeps {int(keep.sum())} projection(s); the file covers "
+                f"{deg.min():.1f} to {deg.max():.1f} degrees"
+            )
+        prj, theta = prj[keep], theta[keep]
+    logger.info("read %s: %d projections of %dx%d", path, *prj.shape)
+    return np.ascontiguousarray(prj), theta

@@ -1,0 +1,47 @@
+"""Flat/dark normalisation and the negative logarithm, as ``tomopy.normalize`` and ``tomopy.minus_log``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..util.validation import as_float32_array
+
+__all__ = ["normalize", "minus_log"]
+
+
+def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
+    """Transmission ``(prj - dark) / (flat - dark)`` with averaged flats and darks.
+
+    Parameters
+    ----------
+    prj : array_like, shape (nangles, rows, cols)
+    flat, dark : array_like, shape (nflat, rows, cols) or (rows, cols)
+        White (flat) and dark fields; averaged over their first axis.
+    cutoff : float, optional
+        Upper limit of the result.
+
+    Returns
+    -------
+    ndarray of float32, shape (nangles, rows, cols)
+        Transmission; pixels where ``flat <= dark`` get 1e-6 in the denominator.
+    """
+    p = as_float32_array(prj, "prj", 3)
+    f = as_float32_array(flat, "flat", (2, 3))
+    d = as_float32_array(dark, "dark", (2, 3))
+    f = f.mean(axis=0) if f.ndim == 3 else f
+    d = d.mean(axis=0) if d.ndim == 3 else d
+    if f.shape != p.shape[1:] or d.shape != p.shape[1:]:
+        raise ValueError(
+            f"flat {f.shape} and dark {d.shape} must match one projection {p.shape[1:]}; "
+            "read them with the same rows (sino) range as the projections"
+        )
+    out = (p - d) / np.maximum(f - d, 1e-6)
+    if cutoff is not None:
+        np.minimum(out, cutoff, out=out)
+    return out.astype(np.float32)
+
+
+def minus_log(transmission, floor: float = 1e-6) -> np.ndarray:
+    """Line integrals ``-log(max(transmission, floor))``."""
+    t = as_float32_array(transmission, "transmission", (2, 3))
+    return (-np.log(np.maximum(t, floor))).astype(np.float32)
