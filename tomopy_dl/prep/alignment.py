@@ -268,9 +268,12 @@ def align_jitter(
         Which shifts to correct; ``'col'`` for data without vertical jitter
         (or with too few rows to measure it).
     keep_mean : bool
-        Keep the mean shift in the correction. Jitter is only known up to a
-        common offset, and a mean column shift is a rotation-centre error, so
-        by default the shifts are re-centred to zero mean after every pass.
+        Keep the mean of each pass's update in the correction. Jitter is only
+        known up to a common offset, and a mean column shift is a
+        rotation-centre error, so by default the shifts are re-centred to zero
+        mean after every pass. The coarse start is always zero-mean; with
+        ``keep_mean=True`` the passes may move the stack as a whole, e.g. to
+        absorb a wrong ``center``.
     refine : bool or 'auto'
         A last phase-correlation pass against the reprojection. It sharpens
         clean, textured data and hurts noisy data, so ``'auto'`` keeps it only
