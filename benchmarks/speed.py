@@ -72,19 +72,32 @@ def upstream(n: int = 256, n_ang: int = 120) -> str:
     theta = np.deg2rad(np.linspace(0, 180, n_ang, endpoint=False)).astype(np.float32)
     sino = np.random.default_rng(0).random((n_ang, n)).astype(np.float32)
     times = []
+    GANtomo(sino, theta, iter_num=2, recon_monitor=False).recon()  # warm-up: first-call costs
     for iters in (3, 8):
         model = GANtomo(sino, theta, iter_num=iters, recon_monitor=False)
         t0 = time.perf_counter()
         model.recon()
         times.append(time.perf_counter() - t0)
-    return f"upstream ganrec 0.3.0 GANtomo {n}px/{n_ang} angles: {(times[1] - times[0]) / 5:.3f} s/iteration"
+    theirs = (times[1] - times[0]) / 5
+    lines = [f"upstream ganrec 0.3.0 GANtomo {n}px/{n_ang} angles: {theirs:.3f} s/iteration ({1 / theirs:.2f} it/s)"]
+    op, ours_sino = sino_for(n, n_ang, "cpu")
+    for mode in ("ours", "faithful"):
+        t = per_iteration(op, ours_sino, "cpu", mode)
+        lines.append(f"tomopy_dl ganrec {mode} {n}px/{n_ang} angles: {t:.3f} s/iteration ({1 / t:.2f} it/s), "
+                     f"{theirs / t:.1f}x upstream's iterations per second")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--volume-slices", type=int, default=None)
     parser.add_argument("--batch", type=int, default=None, help="slices per batch (default 4 CPU, 16 GPU)")
+    parser.add_argument("--upstream-only", action="store_true", help="only the comparison with ganrec 0.3.0")
     args = parser.parse_args()
+    if args.upstream_only:
+        print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+        print(upstream())
+        return
     warnings.simplefilter("ignore", UserWarning)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
