@@ -158,3 +158,28 @@ def test_train_jitter_command_line(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
     assert main(["train-jitter", "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
     assert main(["train-jitter", "--out", str(out), "--widths", "a,b"]) == 2
+
+
+def test_fine_tuning_on_your_own_volume(tmp_path, capsys):
+    """The fine-tuning path: the shipped network's architecture, your reconstruction as the objects."""
+    vol = make_object("porous", 40, 30, seed=9)
+    np.save(tmp_path / "my_recon.npy", vol)
+    family = f"volume:{tmp_path / 'my_recon.npy'}"
+    block = make_object(family, 32, 12, seed=1)
+    assert block.shape == (12, 32, 32) and block.max() > 0
+    np.testing.assert_array_equal(block, make_object(family, 32, 12, seed=1))
+    out = tmp_path / "tuned"
+    argv = ["train-jitter", "--out", str(out), "--epochs", "1", "--steps", "1", "--batch-size", "2",
+            "--widths", "48", "--families", family, "--init-weights", "shipped", "--no-progress"]
+    assert main(argv) == 0
+    record = json.loads((out / "jitter_resnet.json").read_text())
+    assert record["train_families"] == [family] and record["init_weights"] == "shipped"
+    # One step from the shipped weights stays close to them; a fresh start would not.
+    shipped = torch.load(JITTER_WEIGHTS, weights_only=True)
+    tuned = torch.load(out / "jitter_resnet.pt", weights_only=True)
+    assert torch.allclose(shipped["head.weight"], tuned["head.weight"], atol=1e-2)
+    with pytest.raises(ValueError, match="volume"):
+        make_object("volume:/nowhere.txt", 32, 12, seed=0)
+    assert main([*argv[:2], str(tmp_path / "bad"), *argv[3:-3], "--size", "32", "--init-weights", "shipped"]) == 2
+    assert "init weights" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many epochs in this call; continue later with --resume",
     )
+    train.add_argument(
+        "--families",
+        default=None,
+        help="comma-separated object families (default solid,hollow,porous,layered); "
+        "volume:PATH adds random blocks of your own reconstruction (.npy or .tif)",
+    )
+    train.add_argument(
+        "--init-weights", default=None, help="fine-tune from these weights ('shipped' for the package's)"
+    )
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -165,6 +174,8 @@ def _train_jitter(args) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.families is not None:
+        changes["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
     cfg = JitterTrainingConfig(**changes) if (changes or not args.resume) else None
     try:
         meta = train_jitter(
@@ -175,6 +186,7 @@ def _train_jitter(args) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
             stop_after=args.stop_after,
+            init_weights=args.init_weights,
         )
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"tomopy-dl train-jitter: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FAMILIES", "TRAIN_FAMILIES", "HELD_OUT_FAMILIES", "make_object", "shepp3d"]
+__all__ = ["FAMILIES", "TRAIN_FAMILIES", "HELD_OUT_FAMILIES", "make_object", "shepp3d", "load_volume"]
 
 _RADIUS = 0.45  # of the width: the cylinder every object stays inside
 
@@ -180,6 +180,49 @@ TRAIN_FAMILIES = ("solid", "hollow", "porous", "layered")
 HELD_OUT_FAMILIES = ("cracked", "shepp3d")
 
 
+_VOLUMES: dict[str, np.ndarray] = {}
+
+
+def load_volume(path: str) -> np.ndarray:
+    """A user's reconstruction ``(nslices, ny, nx)`` from ``.npy`` or a multi-page ``.tif(f)``, cached."""
+    if path not in _VOLUMES:
+        if path.endswith(".npy"):
+            vol = np.load(path)
+        elif path.endswith((".tif", ".tiff")):
+            import tifffile
+
+            vol = tifffile.imread(path)
+        else:
+            raise ValueError(f"volume {path!r} must be a .npy or a multi-page .tif/.tiff file")
+        if vol.ndim != 3 or min(vol.shape) < 8:
+            raise ValueError(f"volume {path!r} must be 3D with every side >= 8, got shape {vol.shape}")
+        vol = np.nan_to_num(np.asarray(vol, np.float32))
+        hi = float(np.percentile(vol, 99.9))
+        _VOLUMES[path] = np.clip(vol / hi if hi > 0 else vol, 0.0, None)
+    return _VOLUMES[path]
+
+
+def _from_volume(path: str, rng, nz: int, n: int, grid) -> np.ndarray:
+    """A random block of a user's volume, turned and flipped, resampled to ``(nz, n, n)``."""
+    from scipy.ndimage import zoom
+
+    vol = load_volume(path)
+    side = min(vol.shape[1], vol.shape[2])
+    width = int(rng.integers(max(8, side // 2), side + 1))
+    height = min(vol.shape[0], max(1, round(width * nz / n)))
+    z0 = int(rng.integers(0, vol.shape[0] - height + 1))
+    y0 = int(rng.integers(0, vol.shape[1] - width + 1))
+    x0 = int(rng.integers(0, vol.shape[2] - width + 1))
+    block = vol[z0 : z0 + height, y0 : y0 + width, x0 : x0 + width]
+    block = np.rot90(block, k=int(rng.integers(4)), axes=(1, 2))
+    if rng.uniform() < 0.5:
+        block = block[::-1]
+    out = zoom(block, (nz / block.shape[0], n / block.shape[1], n / block.shape[2]), order=1)
+    _, y, x = grid
+    inside = y**2 + x**2 <= (_RADIUS * n) ** 2
+    return np.clip(out, 0.0, None).astype(np.float32) * inside
+
+
 def make_object(family: str, n: int, nz: int, seed: int) -> np.ndarray:
     """One random object of a family.
 
@@ -187,7 +230,9 @@ def make_object(family: str, n: int, nz: int, seed: int) -> np.ndarray:
     ----------
     family : str
         One of :data:`FAMILIES`: ``'solid'``, ``'hollow'``, ``'porous'``,
-        ``'layered'``, ``'cracked'`` or ``'shepp3d'``.
+        ``'layered'``, ``'cracked'`` or ``'shepp3d'``; or ``'volume:PATH'``
+        for random blocks of your own reconstruction (``.npy`` or ``.tif``),
+        the way to fine-tune the jitter network on your samples.
     n : int
         Width and depth in pixels (the detector width of its projections).
     nz : int
@@ -199,9 +244,11 @@ def make_object(family: str, n: int, nz: int, seed: int) -> np.ndarray:
     -------
     ndarray of float32, shape (nz, n, n)
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
     if n < 8 or nz < 1:
         raise ValueError(f"need n >= 8 and nz >= 1, got n={n}, nz={nz}")
     rng = np.random.default_rng(seed)
+    if family.startswith("volume:"):
+        return _from_volume(family[len("volume:") :], rng, int(nz), int(n), _grid(int(nz), int(n)))
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)} or 'volume:PATH', got {family!r}")
     return np.ascontiguousarray(FAMILIES[family](rng, int(nz), int(n), _grid(int(nz), int(n))), dtype=np.float32)

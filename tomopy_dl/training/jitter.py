@@ -73,6 +73,7 @@ class JitterTrainingConfig:
     lr_min: float = 1e-5
     seed: int = 0
     val_volumes: int = 3  # per held-out family
+    families: tuple = TRAIN_FAMILIES  # add "volume:PATH" to learn from your own reconstructions
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -205,6 +206,7 @@ def train_jitter(
     overwrite: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    init_weights: str | os.PathLike | None = None,
 ) -> dict | None:
     """Train the jitter network; checkpoint every epoch; write weights at the end.
 
@@ -222,6 +224,10 @@ def train_jitter(
         Start afresh even though ``out_dir`` holds an earlier run.
     progress : bool
         tqdm bar over the steps.
+    init_weights : str or path-like, optional
+        Start from these weights (``'shipped'`` for the package's) instead of
+        random ones: fine-tuning, e.g. with ``cfg.families`` holding
+        ``'volume:my_recon.npy'``. The architecture must match ``cfg``.
     stop_after : int, optional
         Stop after this many epochs in this call, leaving the checkpoint to
         resume from (for sessions with a time limit). The result equals an
@@ -242,7 +248,7 @@ def train_jitter(
             raise FileNotFoundError(f"nothing to resume: {str(ckpt_path)!r} does not exist")
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         saved = dict(ckpt["config"])
-        for key in ("widths", "rows", "n_angles", "photons"):
+        for key in ("widths", "rows", "n_angles", "photons", "families"):
             saved[key] = tuple(saved[key])
         # The schedule may be lengthened on resume; the data recipe may not.
         if requested is not None:
@@ -255,12 +261,25 @@ def train_jitter(
                 "or overwrite=True (--overwrite) to start again"
             )
         ckpt = None
-    out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(cfg.seed)
     model = JitterResNet(width=cfg.width).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, elapsed = 0, [], 0.0
+    if ckpt is None and init_weights is not None:
+        from ..weights import load_jitter_model
+
+        start, start_meta = load_jitter_model(None if str(init_weights) == "shipped" else init_weights)
+        if (
+            start_meta.get("architecture", {}).get("width", 32) != cfg.width
+            or start_meta["input_size"] != cfg.input_size
+        ):
+            raise ValueError(
+                f"init weights have width {start_meta.get('architecture')} and input {start_meta['input_size']}; "
+                f"the recipe asks for width {cfg.width} and input {cfg.input_size}"
+            )
+        model.load_state_dict(start.state_dict())
+    out.mkdir(parents=True, exist_ok=True)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -275,7 +294,7 @@ def train_jitter(
     next_volume = start_epoch * cfg.steps_per_epoch // cfg.steps_per_volume
     # Refill the pool with the same volumes an uninterrupted run would hold now.
     for index in range(max(0, next_volume - cfg.pool_volumes), next_volume):
-        family, vseed = _volume_plan(cfg.seed, index, TRAIN_FAMILIES)
+        family, vseed = _volume_plan(cfg.seed, index, cfg.families)
         pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
 
     bar = tqdm(total=total, initial=start_epoch * cfg.steps_per_epoch, desc="train-jitter", disable=not progress)
@@ -288,7 +307,7 @@ def train_jitter(
         for k in range(cfg.steps_per_epoch):
             step = epoch * cfg.steps_per_epoch + k
             while len(pool) < cfg.pool_volumes or step // cfg.steps_per_volume >= next_volume:
-                family, vseed = _volume_plan(cfg.seed, next_volume, TRAIN_FAMILIES)
+                family, vseed = _volume_plan(cfg.seed, next_volume, cfg.families)
                 pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
                 next_volume += 1
             sizes = np.array([p[0].shape[0] for p in pool])
@@ -351,7 +370,8 @@ def train_jitter(
         "architecture": {"width": cfg.width},
         "input_size": cfg.input_size,
         "recipe": cfg.to_json(),
-        "train_families": list(TRAIN_FAMILIES),
+        "train_families": list(cfg.families),
+        "init_weights": str(init_weights) if init_weights else None,
         "validation_families": list(HELD_OUT_FAMILIES),
         "data_seed": cfg.seed,
         "validation_rmse_network_px": history[-1]["val_rmse_px"] if history else None,
