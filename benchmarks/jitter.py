@@ -39,6 +39,7 @@ import torch
 
 import tomopy_dl
 from tomopy_dl.metrics import jitter_rmse
+from tomopy_dl.prep.normalize import minus_log, normalize
 from tomopy_dl.sim import add_jitter, add_poisson_noise, add_salt_and_pepper, make_object, project
 
 SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -66,11 +67,10 @@ def tooth_case(amplitude: float, seed: int):
 
     with h5py.File(SHARED / "data" / "tooth.h5", "r") as f:
         data = f["exchange/data"][:].astype(np.float64)
-        white = f["exchange/data_white"][:].mean(0)
-        dark = f["exchange/data_dark"][:].mean(0)
+        white = f["exchange/data_white"][:]
+        dark = f["exchange/data_dark"][:]
         deg = f["exchange/theta"][:]
-    norm = np.clip((data - dark) / np.clip(white - dark, 1e-6, None), 1e-6, None)
-    prj = -np.log(norm)
+    prj = minus_log(normalize(data, white, dark))
     prj = prj.reshape(prj.shape[0], prj.shape[1], -1, 2).mean(3).astype(np.float32)
     theta = np.deg2rad(deg).astype(np.float32)
     jittered, sx, sy = add_jitter(prj, amplitude, seed=seed, axes="col")

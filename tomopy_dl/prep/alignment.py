@@ -88,7 +88,7 @@ def prepare_stack(
 
 def rough_reprojection(
     prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str = "sirt", num_iter: int = 5
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor:
     """Steps A and B: reconstruct every row of a stack roughly, and reproject it.
 
     Parameters
@@ -105,9 +105,8 @@ def rough_reprojection(
 
     Returns
     -------
-    reprojection : torch.Tensor, shape (nangles, rows, cols)
-    residual : torch.Tensor, shape ()
-        ``||prj - reprojection|| / ||prj||``: how consistent the stack is.
+    torch.Tensor, shape (nangles, rows, cols)
+        The reprojection; see :func:`_inconsistency` for how it is compared.
     """
     n, rows, cols = prj.shape
     op = get_projector(theta, cols, cols, cols, center=center, device=prj.device)
@@ -121,9 +120,7 @@ def rough_reprojection(
         elif algorithm == "mlem" and num_iter:
             x = mlem(part, op, init=x.clamp_min(1e-6), num_iter=num_iter)
         out[start : start + _SLICES_PER_BATCH] = op(x)
-    rep = out.permute(1, 0, 2).contiguous()
-    residual = torch.linalg.vector_norm(prj - rep) / torch.linalg.vector_norm(prj).clamp_min(1e-12)
-    return rep, residual
+    return out.permute(1, 0, 2).contiguous()
 
 
 def predict_displacements(
@@ -196,7 +193,7 @@ def coarse_start(
     best = None
     for cand in candidates:
         cur = displace(work, -cand[:, 0], -cand[:, 1])
-        rep, _ = rough_reprojection(cur, theta, center, algorithm, num_iter)
+        rep = rough_reprojection(cur, theta, center, algorithm, num_iter)
         res = _inconsistency(cur, rep, region)
         if best is None or res < best[3]:
             best = (cand, cur, rep, res)
@@ -360,7 +357,7 @@ def align_jitter(
             )
         else:
             cur = work
-            rep, _ = rough_reprojection(cur, theta, wc, algorithm, num_iter)
+            rep = rough_reprojection(cur, theta, wc, algorithm, num_iter)
 
         def recentre(s: torch.Tensor) -> torch.Tensor:
             return s if keep_mean else s - s.mean(dim=0, keepdim=True)
@@ -369,7 +366,7 @@ def align_jitter(
             """``cum + d`` with its A+B, or the old state if that is less consistent."""
             new = recentre(cum + d)
             cur_n = displace(work, -new[:, 0], -new[:, 1])
-            rep_n, _ = rough_reprojection(cur_n, theta, wc, algorithm, num_iter)
+            rep_n = rough_reprojection(cur_n, theta, wc, algorithm, num_iter)
             region = _inner_region(work.shape, torch.cat([cum, new]))
             before, after = _inconsistency(cur, rep, region), _inconsistency(cur_n, rep_n, region)
             kept = not check or bool(after < before)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..metrics import observable_col_shifts
+
 __all__ = ["profile_row_shifts", "centroid_col_shifts"]
 
 
@@ -108,8 +110,7 @@ def centroid_col_shifts(prj: torch.Tensor, theta: np.ndarray) -> torch.Tensor:
     w = prj.clamp_min(0).sum(dim=1).double()  # (nangles, cols)
     cols = torch.arange(w.shape[1], device=prj.device, dtype=torch.float64)
     com = (w * cols).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
-    t = torch.as_tensor(np.asarray(theta, np.float64), device=prj.device)
-    basis = torch.stack([torch.ones_like(t), torch.cos(t), torch.sin(t)], dim=1)
-    coef = torch.linalg.lstsq(basis, com[:, None]).solution
-    resid = com - (basis @ coef)[:, 0]
-    return (resid - resid.mean()).to(prj.dtype)
+    # What the sinusoid fit leaves is exactly the part of a column shift that
+    # is not an object translation (it has zero mean, the fit has a constant).
+    resid = observable_col_shifts(com.cpu().numpy(), theta)
+    return torch.as_tensor(resid, device=prj.device, dtype=prj.dtype)
