@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -23,3 +24,24 @@ def rel_l2(a, b):
 
 def corr(a, b):
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+@pytest.fixture(scope="session")
+def wedge():
+    """Piecewise-constant disks, 0-100 degrees, Poisson noise: a missing wedge where priors pay.
+
+    Returns the object (1, 40, 40), the angles, the projector and the noisy sinogram (1, 51, 58).
+    """
+    from tomopy_dl.physics import ParallelBeamProjector
+    from tomopy_dl.sim import add_poisson_noise
+
+    n = 40
+    yy, xx = np.mgrid[:n, :n]
+    obj = np.zeros((1, n, n), np.float32)
+    obj[0][(yy - 20) ** 2 + (xx - 20) ** 2 < 15**2] = 1.0
+    obj[0][(yy - 14) ** 2 + (xx - 22) ** 2 < 4**2] = 2.0
+    obj[0][(yy - 26) ** 2 + (xx - 17) ** 2 < 5**2] = 0.3
+    theta = np.deg2rad(np.linspace(0, 100, 51)).astype(np.float32)
+    op = ParallelBeamProjector(theta, 58, n, n, device="cpu")
+    sino = add_poisson_noise(op(torch.from_numpy(obj)).numpy(), photons=1e4, seed=0)
+    return obj, theta, op, torch.from_numpy(sino)

@@ -15,13 +15,13 @@ def test_demo_writes_figure_images_and_table(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--size", "48", "--angles", "31", "--num-iter", "20",
                  "--ganrec-iter", "20", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    for name in ("fbp", "sirt", "mlem", "ganrec"):
+    for name in ("fbp", "sirt", "mlem", "tv", "ganrec"):
         assert name in printed
         img = tifffile.imread(out / f"{name}.tiff")
         assert img.shape == (48, 48) and img.dtype == np.float32 and np.isfinite(img).all()
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (out / "scores.csv").read_text().splitlines()
-    assert lines[0] == "method,ssim,psnr,seconds" and len(lines) == 5
+    assert lines[0] == "method,ssim,psnr,seconds" and len(lines) == 6
 
 
 def test_demo_scores_rank_iterative_above_fbp_on_missing_wedge(tmp_path):
@@ -29,6 +29,7 @@ def test_demo_scores_rank_iterative_above_fbp_on_missing_wedge(tmp_path):
     ssim = {r["method"]: r["ssim"] for r in rows}
     assert all(0 < v <= 1 for v in ssim.values())
     assert ssim["mlem"] > ssim["fbp"]
+    assert ssim["ganrec"] > max(ssim["fbp"], ssim["sirt"], ssim["mlem"])
 
 
 def test_demo_refuses_to_overwrite(tmp_path, capsys):

@@ -40,7 +40,8 @@ def test_fbp_lies_on_the_object(ref):
     assert abs(_crop(rec).mean() / ref["obj"].mean() - 1) < 0.05
 
 
-@pytest.mark.parametrize("algorithm, kwargs", [("fbp", {}), ("sirt", dict(num_iter=100)), ("mlem", dict(num_iter=60))])
+@pytest.mark.parametrize("algorithm, kwargs", [("fbp", {}), ("sirt", dict(num_iter=100)), ("mlem", dict(num_iter=60)),
+                                               ("tv", dict(num_iter=150))])
 @pytest.mark.parametrize("center_shift", [0.0, -3.5])
 def test_reconstruction_puts_an_asymmetric_object_in_place(algorithm, kwargs, center_shift):
     """An off-centre, asymmetric block comes back where it was: no flip, rotation or shift."""

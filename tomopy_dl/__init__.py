@@ -6,7 +6,7 @@ project
     ``tomopy.project`` in torch: exact intersection-length projector.
 recon
     ``tomopy.recon`` for our algorithms, without TomoPy.
-fbp, sirt, mlem, ganrec
+fbp, sirt, mlem, tv, ganrec
     TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.ganrec)``.
 register
     Add our string algorithm names to an installed TomoPy (done on import).
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from .adapter import fbp, ganrec, mlem, recon, register, sirt
+from .adapter import fbp, ganrec, mlem, recon, register, sirt, tv
 from .physics import ParallelBeamProjector, get_projector
 from .prep import align_jitter, shift_images
 from .sim import project
@@ -34,6 +34,7 @@ __all__ = [
     "fbp",
     "sirt",
     "mlem",
+    "tv",
     "ganrec",
     "register",
     "align_jitter",

@@ -22,7 +22,7 @@ __all__ = ["recon_file", "align_file", "RECON_ALGORITHMS"]
 
 logger = logging.getLogger(__name__)
 
-RECON_ALGORITHMS = ("ganrec", "sirt", "mlem", "fbp")
+RECON_ALGORITHMS = ("ganrec", "sirt", "mlem", "tv", "fbp")
 
 
 def _versions() -> dict:
@@ -55,7 +55,7 @@ def recon_file(
         Input HDF5 file (``/exchange/data``, ``data_white``, ``data_dark``, ``theta``).
     out : str or path-like
         Output folder; refused if it exists, unless ``overwrite``.
-    algorithm : {'ganrec', 'sirt', 'mlem', 'fbp'}
+    algorithm : {'ganrec', 'sirt', 'mlem', 'tv', 'fbp'}
     center : float, optional
         Rotation axis in detector pixels; ``cols / 2`` by default.
     slices : (int, int), optional
@@ -63,7 +63,7 @@ def recon_file(
     angles : (float, float), optional
         Angle range in degrees to keep, e.g. ``(0, 120)`` for a missing wedge.
     num_iter : int, optional
-        Iterations (sirt/mlem: 100, ganrec: its default); ignored by fbp.
+        Iterations (sirt/mlem: 100, tv and ganrec: their defaults); ignored by fbp.
     device : None or str
     fmt : {'tiff', 'h5'}
         A TIFF stack ``recon_00000.tiff, ...`` or one ``recon.h5``.
@@ -94,8 +94,9 @@ def recon_file(
         kwargs["device"] = device
     if algorithm in ("sirt", "mlem"):
         kwargs["num_iter"] = 100 if num_iter is None else int(num_iter)
-    elif algorithm == "ganrec":
-        kwargs["seed"] = seed
+    elif algorithm in ("ganrec", "tv"):
+        if algorithm == "ganrec":
+            kwargs["seed"] = seed
         if num_iter is not None:
             kwargs["num_iter"] = int(num_iter)
     rec = recon(prj, theta, center=c, algorithm=algorithm, **kwargs)

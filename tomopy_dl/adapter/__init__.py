@@ -6,8 +6,8 @@
 * :mod:`.register` adds string algorithm names to an installed TomoPy.
 """
 
-from .contract import ALGORITHMS, fbp, ganrec, mlem, sirt, tomopy_algorithm
+from .contract import ALGORITHMS, fbp, ganrec, mlem, sirt, tomopy_algorithm, tv
 from .recon import recon
 from .register import register
 
-__all__ = ["ALGORITHMS", "fbp", "sirt", "mlem", "ganrec", "tomopy_algorithm", "recon", "register"]
+__all__ = ["ALGORITHMS", "fbp", "sirt", "mlem", "tv", "ganrec", "tomopy_algorithm", "recon", "register"]

@@ -29,7 +29,7 @@ from ..physics import get_projector, slices_by_center
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
 
-__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "ganrec", "ALGORITHMS"]
+__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "tv", "ganrec", "ALGORITHMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
 fbp = tomopy_algorithm(solvers.fbp, "fbp")
 sirt = tomopy_algorithm(solvers.sirt, "sirt")
 mlem = tomopy_algorithm(solvers.mlem, "mlem")
+tv = tomopy_algorithm(solvers.tv, "tv")
 ganrec = tomopy_algorithm(solvers.ganrec, "ganrec")
 
 #: Our algorithms by name, for ``tomopy_dl.recon(..., algorithm='name')``.
-ALGORITHMS: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "ganrec": ganrec}
+ALGORITHMS: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "tv": tv, "ganrec": ganrec}

@@ -40,7 +40,7 @@ def recon(
     sinogram_order : bool, optional
         Whether ``tomo`` is a stack of sinograms.
     algorithm : str or callable, optional
-        ``'fbp'``, ``'sirt'`` (default) or ``'mlem'``, or any callable
+        ``'fbp'``, ``'sirt'`` (default), ``'mlem'``, ``'tv'`` or ``'ganrec'``, or any callable
         following TomoPy's algorithm contract.
     num_gridx, num_gridy : int, optional
         Reconstruction grid; ``ndet`` by default.

@@ -10,5 +10,6 @@ from .fbp import angle_weights, fbp, filter_sinogram
 from .ganrec import ganrec
 from .mlem import mlem
 from .sirt import sirt
+from .tv import tv
 
-__all__ = ["fbp", "sirt", "mlem", "ganrec", "filter_sinogram", "angle_weights"]
+__all__ = ["fbp", "sirt", "mlem", "tv", "ganrec", "filter_sinogram", "angle_weights"]
