@@ -145,15 +145,15 @@ def test_volume_warm_start_and_independent(small, monkeypatch):
 def test_divergence_guard_restores_and_lowers_the_step(small, monkeypatch, bad_iteration):
     _, _, op, sino = small
     monkeypatch.setattr(ganrec_module, "_CHECK_EVERY", 5)
-    real_tv = ganrec_module.tv_norm
+    real_objective = ganrec_module.tv_objective
     state = {"n": -1}  # call 0 is the objective at the start, call n iteration n - 1 (0-based)
 
-    def exploding_tv(x):
+    def exploding_objective(*args, **kwargs):
         state["n"] += 1
-        value = real_tv(x)
+        value = real_objective(*args, **kwargs)
         return value * float("nan") if state["n"] == bad_iteration else value
 
-    monkeypatch.setattr(ganrec_module, "tv_norm", exploding_tv)
+    monkeypatch.setattr(ganrec_module, "tv_objective", exploding_objective)
     restores = []
     real_restore = ganrec_module._Fitter.restore
     monkeypatch.setattr(

@@ -6,7 +6,7 @@ import torch
 
 import tomopy_dl
 from tomopy_dl.solvers import mlem, sirt, tv
-from tomopy_dl.solvers.tv import auto_reg_par, div2d, estimate_noise, grad2d, tv_norm
+from tomopy_dl.solvers.tv import auto_reg_par, div2d, estimate_noise, grad2d, tv_norm, tv_objective
 
 
 def test_div_is_minus_the_adjoint_of_grad():
@@ -57,6 +57,7 @@ def test_tv_decreases_its_objective_and_keeps_positivity(wedge):
 
     short, long = (tv(sino, op, num_iter=k, reg_par=beta) for k in (10, 200))
     assert objective(long) < objective(short)
+    assert float(tv_objective(long, sino, op, torch.tensor([beta]))[0]) == pytest.approx(objective(long), rel=1e-5)
     assert float(long.min()) >= 0
     free = tv(sino, op, num_iter=50, reg_par=beta, positivity=False)
     assert float(free.min()) < 0  # noise and the wedge do push some pixels below zero

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from . import __version__
+from .pipeline import RECON_ALGORITHMS
 
 __all__ = ["main"]
 
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("input", help="Data Exchange HDF5 file")
     rec.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    rec.add_argument("--algorithm", default="sirt", choices=["ganrec", "sirt", "mlem", "tv", "fbp"])
+    rec.add_argument("--algorithm", default="sirt", choices=RECON_ALGORITHMS)
     rec.add_argument("--num-iter", type=int, default=None, help="iterations (sirt/mlem default 100, tv 300, ganrec 300)")
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
     rec.add_argument("--seed", type=int, default=0, help="ganrec's seed (default 0)")

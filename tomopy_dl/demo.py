@@ -22,7 +22,7 @@ def _methods(num_iter: int, ganrec_iter: int, seed: int) -> dict[str, dict]:
         "fbp": dict(algorithm="fbp", filter_name="shepp"),
         "sirt": dict(algorithm="sirt", num_iter=num_iter),
         "mlem": dict(algorithm="mlem", num_iter=num_iter),
-        "tv": dict(algorithm="tv", num_iter=300),
+        "tv": dict(algorithm="tv"),  # its own default: 300 iterations, automatic weight
         "ganrec": dict(algorithm="ganrec", num_iter=ganrec_iter, seed=seed),
     }
 
@@ -56,7 +56,7 @@ def run_demo(
     photons : float
         Incident photons per detector pixel for Poisson noise (``0``: noiseless).
     num_iter : int
-        Iterations of sirt and mlem (tv runs 300).
+        Iterations of sirt and mlem (tv runs its default, 300).
     ganrec_iter : int
         Iterations of GANrec.
     seed : int

@@ -47,7 +47,7 @@ from ..networks import Discriminator, Generator
 from ..physics import ParallelBeamProjector
 from .mlem import mlem
 from .sirt import sirt
-from .tv import auto_reg_par, tv, tv_norm
+from .tv import auto_reg_par, tv, tv_objective
 
 __all__ = ["ganrec", "MODES"]
 
@@ -126,7 +126,7 @@ class _Fitter:
             self.gen = Generator(n_ang, n_det, *op.image_shape, **net_kwargs)
             self.disc = Discriminator()
             if s.mode == "ours":
-                # Start from the SIRT image exactly: the generator learns a correction.
+                # Start exactly from the starting image (TV by default): the generator learns a correction.
                 torch.nn.init.zeros_(self.gen.last.weight)
                 torch.nn.init.zeros_(self.gen.last.bias)
         dev = op.device
@@ -135,11 +135,6 @@ class _Fitter:
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=s.lr_g)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=s.lr_d)
         self.train_disc = s.adv_weight > 0
-
-    def _objective(self, x: torch.Tensor, sino: torch.Tensor, beta: torch.Tensor, model: torch.Tensor | None = None) -> torch.Tensor:
-        """``0.5 |A x - sino|^2 + beta TV(x)`` per slice, the objective of :func:`tv`."""
-        model = self.op(x) if model is None else model
-        return 0.5 * (model - sino).square().flatten(1).sum(1) + beta.flatten() * tv_norm(x)
 
     def snapshot(self) -> dict:
         return copy.deepcopy(
@@ -158,10 +153,10 @@ class _Fitter:
         faithful = s.mode != "ours"
         y_n = _minmax(sino)
         scale_y = sino.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
-        beta = auto_reg_par(sino, s.tv_weight)[:, None, None]
+        beta = auto_reg_par(sino, s.tv_weight)
         if s.init_iter > 0:
             if s.init_method == "tv":
-                base = tv(sino, op, num_iter=s.init_iter, reg_par=beta.flatten(), positivity=s.positivity)
+                base = tv(sino, op, num_iter=s.init_iter, reg_par=beta, positivity=s.positivity)
             else:
                 base = {"sirt": sirt, "mlem": mlem}[s.init_method](sino, op, num_iter=s.init_iter)
             if s.positivity:
@@ -175,7 +170,7 @@ class _Fitter:
         if not faithful:
             # The objective at the start, so that the adversarial weight is relative to it.
             with torch.no_grad():
-                j0 = self._objective(base, sino, beta).clamp_min(1e-30)
+                j0 = tv_objective(base, sino, op, beta).clamp_min(1e-30)
         bce = F.binary_cross_entropy_with_logits
         avg, n_avg = None, 0
         avg_from = n_iter // 2 if s.average else n_iter
@@ -204,7 +199,7 @@ class _Fitter:
             if faithful:
                 loss_g = s.lam * data
             else:
-                loss_g = (self._objective(x, sino, beta, model * scale_y) / j0).sum()
+                loss_g = (tv_objective(x, sino, op, beta, model=model * scale_y) / j0).sum()
             if self.train_disc:
                 # D's step sees the fake detached: its loss never reaches G.
                 self.opt_d.zero_grad(set_to_none=True)

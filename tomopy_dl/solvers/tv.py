@@ -10,7 +10,7 @@ from tqdm.auto import trange
 from ..physics import ParallelBeamProjector
 from ._common import safe_inverse
 
-__all__ = ["tv", "grad2d", "div2d", "tv_norm", "estimate_noise", "auto_reg_par"]
+__all__ = ["tv", "tv_objective", "grad2d", "div2d", "tv_norm", "estimate_noise", "auto_reg_par"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,21 @@ def div2d(g: torch.Tensor) -> torch.Tensor:
 def tv_norm(x: torch.Tensor) -> torch.Tensor:
     """Isotropic total variation of each image, ``(B, H, W) -> (B,)``."""
     return torch.linalg.vector_norm(grad2d(x), dim=1).flatten(1).sum(1)
+
+
+def tv_objective(
+    x: torch.Tensor,
+    sino: torch.Tensor,
+    op: ParallelBeamProjector,
+    beta: torch.Tensor,
+    model: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``0.5 |A x - sino|^2 + beta TV(x)`` per slice, the objective :func:`tv` minimises, ``(B,)``.
+
+    ``beta`` has shape (B,); ``model``, when given, is ``A x`` already computed.
+    """
+    model = op(x) if model is None else model
+    return 0.5 * (model - sino).square().flatten(1).sum(1) + beta * tv_norm(x)
 
 
 def estimate_noise(sino: torch.Tensor) -> torch.Tensor:
