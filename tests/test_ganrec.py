@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tomopy_dl
-from tomopy_dl.networks import Discriminator, Generator
+from tomopy_dl.networks import Discriminator, Generator, PixelGenerator, ProjectionDiscriminator
 from tomopy_dl.physics import ParallelBeamProjector
 from tomopy_dl.solvers import ganrec
 
@@ -39,6 +39,11 @@ def test_network_shapes_and_paper_architecture():
     assert len(convs) == 4 and all(c.stride == (2, 2) for c in convs)
     assert not any(isinstance(m, torch.nn.Linear) for m in d.modules())
     assert d(torch.rand(2, 25, 36)).ndim == 2
+    # Ours: the correction image, and a discriminator of single projections.
+    p = PixelGenerator(3, 24, 20)
+    assert p(None).shape == (3, 24, 20) and float(p(None).detach().abs().sum()) == 0
+    pd = ProjectionDiscriminator()
+    assert pd(torch.rand(7, 36)).shape[0] == 7 and not any(isinstance(m, torch.nn.Linear) for m in pd.modules())
 
 
 @pytest.mark.parametrize("mode", ["ours", "faithful", "l1_only"])
@@ -64,7 +69,8 @@ def test_same_seed_same_result_other_seed_other_result(small):
     assert not torch.allclose(a, c)
 
 
-def test_discriminator_step_uses_a_detached_fake_and_g_step_leaves_d_alone(small, monkeypatch):
+@pytest.mark.parametrize("mode", ["faithful", "ours"])
+def test_discriminator_step_uses_a_detached_fake_and_g_step_leaves_d_alone(small, monkeypatch, mode):
     """Each network gets only its own loss's gradients."""
     _, _, op, sino = small
     seen = {}
@@ -97,7 +103,7 @@ def test_discriminator_step_uses_a_detached_fake_and_g_step_leaves_d_alone(small
 
     monkeypatch.setattr(ganrec_module._Fitter, "__init__", spy_init)
     monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
-    ganrec(sino[:1], op, num_iter=3, mode="faithful")
+    ganrec(sino[:1], op, num_iter=3, mode=mode)
     assert seen["d"] == [True] * 3 and seen["g"] == [True] * 3
     assert all(seen["g_grad_at_d_step"])
     assert all(seen["d_grad_at_g_step"])
@@ -112,6 +118,60 @@ def test_discriminator_off_in_l1_only(small, monkeypatch):
     assert calls == []
     ganrec(sino[:1], op, num_iter=5, mode="faithful")
     assert len(calls) == 15  # real, fake for D; fake for G; per iteration
+
+
+def test_ours_judges_the_missing_wedge(small, monkeypatch):
+    """D's real samples are the measured projections; its fakes are projections of x at unmeasured angles."""
+    _, theta, op, sino = small
+    seen = []
+    real_forward = ProjectionDiscriminator.forward
+    monkeypatch.setattr(ProjectionDiscriminator, "forward", lambda self, rows: seen.append(rows) or real_forward(self, rows))
+    gap = tomopy_dl.physics.unmeasured_angles(theta)
+    assert gap.size > 0
+    ganrec(sino[:1], op, num_iter=2)
+    real, fake, adv = seen[:3]
+    torch.testing.assert_close(real, sino[0] / sino[0].max())
+    assert fake.shape == (gap.size, op.n_det) and adv.shape == fake.shape
+    assert not fake.requires_grad and adv.requires_grad
+    # At iteration 0 the image is the TV start: the fake is its projection at the unmeasured angles.
+    from tomopy_dl.solvers.tv import auto_reg_par, tv
+
+    gap_op = tomopy_dl.physics.get_projector(gap, op.n_det, *op.image_shape, center=op.center, device="cpu")
+    start = tv(sino[:1], op, num_iter=300, reg_par=auto_reg_par(sino[:1], 0.35))
+    torch.testing.assert_close(fake, gap_op(start)[0] / sino[0].max())
+
+
+def test_ours_on_a_full_range_scan_returns_the_tv_start(small, monkeypatch):
+    """No missing wedge: nothing for D to judge, and no generator phase."""
+    from tomopy_dl.solvers import tv
+
+    obj = small[0][:1]
+    theta = np.deg2rad(np.linspace(0, 180, 36, endpoint=False)).astype(np.float32)
+    op = ParallelBeamProjector(theta, 36, 24, 24, device="cpu")
+    sino = op(torch.from_numpy(obj))
+    calls = []
+    monkeypatch.setattr(ProjectionDiscriminator, "forward", lambda self, rows: calls.append(1))
+    x = ganrec(sino, op, num_iter=20, quantitative=False)
+    assert calls == []
+    torch.testing.assert_close(x, tv(sino, op, num_iter=300))
+
+
+def test_trust_region_holds_the_tv_objective(small):
+    """With a strong adversarial term, slack bounds how far D can push the TV objective."""
+    from tomopy_dl.solvers.tv import auto_reg_par, tv, tv_objective
+
+    _, _, op, sino = small
+    y = sino[:1]
+    beta = auto_reg_par(y, 0.35)
+    j0 = float(tv_objective(tv(y, op, num_iter=300, reg_par=beta), y, op, beta))
+
+    def rel(**kw):
+        x = ganrec(y, op, num_iter=150, adv_weight=10.0, lr_g=1e-2, quantitative=False, **kw)
+        return float(tv_objective(x, y, op, beta)) / j0
+
+    free, held = rel(slack=float("inf")), rel(slack=0.02)
+    assert free > 1.1
+    assert held < 1.05
 
 
 def test_volume_warm_start_and_independent(small, monkeypatch):
@@ -186,6 +246,8 @@ def test_bad_input(small):
         ganrec(sino[:1], op, mode="fancy")
     with pytest.raises(ValueError, match="lr_g"):
         ganrec(sino[:1], op, lr_g=-1.0)
+    with pytest.raises(ValueError, match="slack"):
+        ganrec(sino[:1], op, slack=-0.1)
     with pytest.raises(ValueError, match="init_method"):
         ganrec(sino[:1], op, init_method="fbp")
     proj = np.swapaxes(sino.numpy(), 0, 1)

@@ -6,7 +6,7 @@ import torch
 from conftest import rel_l2
 
 import tomopy_dl
-from tomopy_dl.physics import ParallelBeamProjector, detector_width, get_projector, ray_offsets
+from tomopy_dl.physics import ParallelBeamProjector, detector_width, get_projector, ray_offsets, unmeasured_angles
 
 
 @pytest.mark.parametrize(
@@ -77,6 +77,22 @@ GEOMETRIES = [
     dict(theta=np.sort(np.random.default_rng(0).uniform(0, 2 * np.pi, 33)), n_det=25, nx=17, ny=23, center=11.3),
     dict(theta=np.deg2rad(np.linspace(-35, 35, 51)), n_det=48, nx=32, ny=32, center=24.0),
 ]
+
+
+def test_unmeasured_angles_cover_the_missing_wedge():
+    deg = np.rad2deg(unmeasured_angles(np.deg2rad(np.linspace(0, 120, 121))))
+    assert deg.min() > 123 - 1e-3 and deg.max() < 177 + 1e-3 and deg.size == 54
+    # +-35 degrees, 51 views (1.4 degree steps): the wedge is 35..145, less 3 steps each side.
+    deg = np.rad2deg(unmeasured_angles(np.deg2rad(np.linspace(-35, 35, 51))))
+    assert 39 < deg.min() < 41.5 and 138.5 < deg.max() < 141
+    # The same wedge written as 0-70 plus 180-ish offsets, or shuffled, gives the same answer.
+    shifted = np.deg2rad(np.concatenate([np.linspace(0, 35, 26), np.linspace(145, 180, 26)[:-1]]))
+    assert unmeasured_angles(np.random.default_rng(0).permutation(shifted)).size > 0
+    # Full-range scans, including 0-360, have none.
+    assert unmeasured_angles(np.deg2rad(np.linspace(0, 180, 180, endpoint=False))).size == 0
+    assert unmeasured_angles(np.deg2rad(np.linspace(0, 360, 721))).size == 0
+    with pytest.raises(ValueError, match="at least 2"):
+        unmeasured_angles([0.0])
 
 
 @pytest.mark.parametrize("geom", GEOMETRIES)

@@ -1,6 +1,6 @@
 """Physics operators: the parallel-beam projector and its exact adjoint."""
 
-from .geometry import default_center, detector_width, ray_offsets
+from .geometry import default_center, detector_width, ray_offsets, unmeasured_angles
 from .projector import ParallelBeamProjector, clear_projector_cache, get_projector, slices_by_center
 
 __all__ = [
@@ -11,4 +11,5 @@ __all__ = [
     "detector_width",
     "default_center",
     "ray_offsets",
+    "unmeasured_angles",
 ]

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-__all__ = ["detector_width", "default_center", "ray_offsets"]
+__all__ = ["detector_width", "default_center", "ray_offsets", "unmeasured_angles"]
 
 
 def detector_width(nx: int, ny: int, pad: bool = True) -> int:
@@ -60,3 +60,36 @@ def ray_offsets(n_det: int, center: float) -> np.ndarray:
         mov = mov + np.float32(0.01)
     mov = float(mov) + 0.5
     return 0.5 * (1 - n_det) + np.arange(n_det, dtype=np.float64) + mov
+
+
+def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
+    """Angles of the missing wedge: where no projection was measured.
+
+    Projections repeat every pi (up to a mirror of the detector), so angles
+    are taken modulo pi. A grid at the median spacing of the measured angles
+    covers [0, pi); the grid angles farther than ``gap`` spacings from every
+    measured angle are returned.
+
+    Parameters
+    ----------
+    theta : array_like, shape (nangles,)
+        Measured angles in radians, any order and range.
+    gap : float
+        Distance, in measured spacings, an angle must keep from every
+        measured one to count as unmeasured.
+
+    Returns
+    -------
+    ndarray of float32, shape (n,)
+        Radians in [0, pi); empty when the scan has no gap wider than
+        ``2 * gap`` spacings (a full-range scan).
+    """
+    t = np.sort(np.mod(np.asarray(theta, dtype=np.float64).ravel(), np.pi))
+    if t.size < 2:
+        raise ValueError(f"theta must hold at least 2 angles, got {t.size}")
+    steps = np.diff(t)
+    spacing = float(np.median(steps[steps > 1e-9])) if (steps > 1e-9).any() else np.pi
+    grid = np.arange(0.0, np.pi, spacing)
+    dist = np.abs(grid[:, None] - t[None])
+    dist = np.minimum(dist, np.pi - dist).min(1)
+    return grid[dist > gap * spacing].astype(np.float32)
