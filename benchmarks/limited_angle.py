@@ -20,7 +20,8 @@ TomoPy, "tomopy-tv model oracle" stands in for it: TomoPy 1.15.2's tv
 iteration (Chambolle-Pock with constant steps 0.35, the image scaled by
 1/sqrt(ndet * nangles / 2), no positivity) run 1000 times on our projector,
 with reg_par scanned over the same half-decades. It is an emulation, not
-TomoPy: the projector and the gradient's boundary differ in detail. The "D loss" column is the discriminator's mean loss over the second half of the
+TomoPy: the projector and the gradient's boundary differ in detail. The
+"D loss" column is the discriminator's mean loss over the second half of the
 run (2 ln 2 = 1.386: at chance).
 
 Usage: python benchmarks/limited_angle.py [--ganrec-iter 300] [--seeds 3] [--bin 4]

@@ -3,7 +3,8 @@
 Prints:
 * iterations per second for one slice at 128^2 and 256^2 (180 angles over
   0-120 degrees: a missing wedge, which the default mode's discriminator
-  judges; with none it returns its TV start and has no iterations), per mode, on the CPU and on CUDA when available (per-iteration cost from the
+  judges; with none it returns its TV start and has no iterations), per
+  mode, on the CPU and on CUDA when available (per-iteration cost from the
   difference of two run lengths, so set-up and the starting image are excluded);
 * slice-iterations per second when several slices are fitted together;
 * seconds for a volume of N slices of 256^2 with warm start (N=128 on a GPU;

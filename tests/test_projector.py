@@ -85,9 +85,14 @@ def test_unmeasured_angles_cover_the_missing_wedge():
     # +-35 degrees, 51 views (1.4 degree steps): the wedge is 35..145, less 3 steps each side.
     deg = np.rad2deg(unmeasured_angles(np.deg2rad(np.linspace(-35, 35, 51))))
     assert 39 < deg.min() < 41.5 and 138.5 < deg.max() < 141
-    # The same wedge written as 0-70 plus 180-ish offsets, or shuffled, gives the same answer.
+    # The same wedge written as 0-35 plus 145-180, and shuffled, gives the same answer (gap 3.5
+    # keeps grid angles off the boundary, where float rounding of the spacing would decide).
     shifted = np.deg2rad(np.concatenate([np.linspace(0, 35, 26), np.linspace(145, 180, 26)[:-1]]))
-    assert unmeasured_angles(np.random.default_rng(0).permutation(shifted)).size > 0
+    np.testing.assert_allclose(unmeasured_angles(np.random.default_rng(0).permutation(shifted), gap=3.5),
+                               unmeasured_angles(np.deg2rad(np.linspace(-35, 35, 51)), gap=3.5), atol=1e-4)
+    # Angles count modulo 180 degrees: a 200-320 degree scan misses what a 20-140 degree one does.
+    np.testing.assert_allclose(unmeasured_angles(np.deg2rad(np.linspace(200, 320, 121)), gap=3.5),
+                               unmeasured_angles(np.deg2rad(np.linspace(20, 140, 121)), gap=3.5), atol=1e-4)
     # Full-range scans, including 0-360, have none.
     assert unmeasured_angles(np.deg2rad(np.linspace(0, 180, 180, endpoint=False))).size == 0
     assert unmeasured_angles(np.deg2rad(np.linspace(0, 360, 721))).size == 0

@@ -8,8 +8,8 @@ the flattened last feature map is the logits. Every layer is layer-normalised.
 
 ``PixelGenerator`` and ``ProjectionDiscriminator`` are ours, not the paper's.
 The first is the image itself as the generator's output: the correction to a
-starting image, one free value per pixel.
-The second, it judges single projections (detector rows), so that GANrec's default mode can compare the
+starting image, one free value per pixel. The second judges single
+projections (detector rows), so that GANrec's default mode can compare the
 projections it models in the missing wedge with the measured ones.
 """
 
@@ -138,10 +138,10 @@ class ProjectionDiscriminator(nn.Module):
 
     Three stride-2 one-dimensional convolutions with LeakyReLU and a last
     convolution to one channel, no normalisation and no fully connected
-    layer: each logit judges a window of about 50 detector pixels, so the
-    verdict is about local shape (how sharp the edges are, how the values
-    rise and fall) rather than about where along the detector the object
-    lies, which differs from angle to angle.
+    layer: with the default layers each logit judges a window of 61
+    detector pixels, so the verdict is about local shape (how sharp the
+    edges are, how the values rise and fall) rather than about where along
+    the detector the object lies, which differs from angle to angle.
 
     Parameters
     ----------

@@ -90,6 +90,10 @@ def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
     steps = np.diff(t)
     spacing = float(np.median(steps[steps > 1e-9])) if (steps > 1e-9).any() else np.pi
     grid = np.arange(0.0, np.pi, spacing)
+    # A spacing rounded a hair short would put a last point at pi, the same view as 0.
+    grid = grid[grid < np.pi - 0.5 * spacing]
     dist = np.abs(grid[:, None] - t[None])
     dist = np.minimum(dist, np.pi - dist).min(1)
+    # A grid angle exactly `gap` spacings from a measured one may fall either way with
+    # rounding: one angle at the wedge's edge, which does not matter to its use.
     return grid[dist > gap * spacing].astype(np.float32)

@@ -33,9 +33,10 @@ Three modes keep the ablation measurable:
     adversarial term, which counts only while that relative objective stays
     below ``1 + slack`` (0.02): a trust region, so that D chooses among images
     about as consistent with the data and as regular as the TV start, and
-    cannot drag the image away over long runs. The image is kept non-negative, and the output is the
-    average of the iterates over the last half of the run. A scan with no
-    missing wedge leaves nothing to judge, and the TV start is returned.
+    cannot drag the image away over long runs. The image is kept
+    non-negative, and the output is the average of the iterates over the last
+    half of the run. A scan with no missing wedge leaves nothing to judge,
+    and the TV start is returned.
     ``benchmarks/limited_angle.py`` measures what each part adds
     (``'ours:adv0'`` is this mode without the discriminator).
 
@@ -202,7 +203,7 @@ class _Fitter:
             if self.op_gap is None:
                 # A full-range scan: nothing unmeasured for D to judge, and the TV
                 # objective alone would only move the TV start towards the same minimum.
-                logger.info("ganrec: no missing wedge in these angles; returning the TV start")
+                logger.info("ganrec: no missing wedge in these angles; returning the starting image")
                 if bar is not None:
                     bar.update(n_iter)
                 return base, {"iterations": 0, "restarts": 0, "data_l1": float("nan"), "d_loss": float("nan")}
@@ -393,7 +394,8 @@ def ganrec(
     for key in ("lam", "lr_g", "lr_d", "adv_weight", "tv_weight", "slack"):
         v = settings[key]
         if not (isinstance(v, (int, float)) and v >= 0 and (math.isfinite(v) or (key == "slack" and v == math.inf))):
-            raise ValueError(f"{key} must be a finite number >= 0, got {settings[key]!r}")
+            allowed = "a number >= 0 (inf turns the trust region off)" if key == "slack" else "a finite number >= 0"
+            raise ValueError(f"{key} must be {allowed}, got {v!r}")
     if settings["init_method"] not in ("tv", "sirt", "mlem"):
         raise ValueError(f"init_method must be 'tv', 'sirt' or 'mlem', got {settings['init_method']!r}")
     s = _Settings(mode=mode, **settings)
