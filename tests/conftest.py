@@ -1,20 +1,17 @@
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+#: The tests' own data (see data/README.md): nothing outside the project is needed.
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def ref():
-    """Fixtures computed with real TomoPy 1.15.2 (../shared/data/tomopy_reference.npz)."""
-    path = SHARED / "data" / "tomopy_reference.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; set TOMOPY_DL_SHARED to the shared/ folder")
-    with np.load(path) as data:
+    """Fixtures computed with real TomoPy 1.15.2 (tests/data/tomopy_reference.npz)."""
+    with np.load(DATA / "tomopy_reference.npz") as data:
         return {k: data[k] for k in data.files}
 
 

@@ -21,7 +21,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    tooth = Path(__file__).resolve().parents[2] / "shared" / "data" / "tooth.h5"
+    tooth = Path(__file__).resolve().parent / "data" / "tooth.h5"
     if path.stem == "align_jitter" and tooth.is_file():
         monkeypatch.setenv("TOMOPY_DL_EXAMPLE", str(tooth))  # real projections, as the notebook intends
     work = tmp_path / "work"

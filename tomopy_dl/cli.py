@@ -80,7 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--algorithm", default="sirt", choices=RECON_ALGORITHMS)
     rec.add_argument("--num-iter", type=int, default=None, help="iterations (sirt/mlem default 100, tv 300, ganrec 300)")
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
+    rec.add_argument(
+        "--theta-range",
+        default=None,
+        help="first:last angle in degrees of evenly spaced projections, overriding the file's (e.g. 0:180)",
+    )
     rec.add_argument("--seed", type=int, default=0, help="ganrec's seed (default 0)")
+    rec.add_argument(
+        "--slab", type=int, default=None, help="detector rows reconstructed at once (default: 256 MB of projections)"
+    )
     align = sub.add_parser(
         "align",
         help="correct projection jitter of a Data Exchange HDF5 file",
@@ -134,13 +142,18 @@ def _file_job(args) -> int:
                 num_iter=args.num_iter,
                 angles=_range(args.angles, "angles"),
                 seed=args.seed,
+                slab=args.slab,
+                theta_range=_range(args.theta_range, "theta-range"),
                 **common,
             )
         else:
             params = align_file(args.input, args.out, iters=args.iters, axes=args.axes, weights=args.weights, **common)
-    except (FileExistsError, FileNotFoundError, ValueError, ImportError) as exc:
+    except (OSError, ValueError, ImportError) as exc:  # OSError: exists, missing, permission, disk full
         print(f"tomopy-dl {args.command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"tomopy-dl {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
     print(
         f"wrote {len(params['files'])} file(s), shifts and params.json to {args.out} in {params['seconds']:.1f} s"
         if args.command == "align"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import solvers
-from ..physics import get_projector, slices_by_center
+from ..physics import get_projector, slices_by_center, slices_per_batch
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
 
@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Keywords every algorithm understands, beyond its solver's own.
 _COMMON = ("num_gridx", "num_gridy", "options", "device", "progress")
-# Slices per solver call: bounds device memory on large chunks.
-_SLICES_PER_BATCH = 256
 
 
 def _plain(value):
@@ -85,7 +83,7 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
             raise ValueError(f"recon has shape {recon.shape}, which does not hold {sino.shape[0]} slice(s) of tomo")
         k, n_ang, n_det = sino.shape
         angles = as_angles(theta, n_proj=n_ang)
-        centers = as_centers(center, k, n_det)
+        centers = as_centers(center, k, n_det, on_detector=True)
         ngx, ngy = out.shape[1:]
         for key, size in (("num_gridx", ngx), ("num_gridy", ngy)):
             if kwargs.get(key) is not None and as_positive_int(kwargs[key], key) != size:
@@ -96,7 +94,8 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
         for key, value in kwargs.items():
             value = _plain(value)
             if key in tunables:
-                params[key] = value
+                if value is not None:  # None means the solver's default (num_iter=None, seed=None, ...)
+                    params[key] = value
             elif key == "options":
                 if value:
                     unknown.append(key)
@@ -115,7 +114,8 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
         dev = resolve_device(_plain(kwargs.get("device")))
 
         with device_lock(dev), torch.no_grad():
-            for c, part in slices_by_center(centers, _SLICES_PER_BATCH):
+            batch = slices_per_batch((ngx, ngy), (n_ang, n_det))
+            for c, part in slices_by_center(centers, batch):
                 op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev)
                 y = torch.from_numpy(sino[part]).to(dev)
                 if takes_init:

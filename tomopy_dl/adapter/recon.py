@@ -67,7 +67,7 @@ def recon(
         data = np.ascontiguousarray(np.swapaxes(data, 0, 1))
     n_slices, n_ang, n_det = data.shape
     angles = as_angles(theta, n_proj=n_ang)
-    centers = as_centers(center, n_slices, n_det)
+    centers = as_centers(center, n_slices, n_det, on_detector=True)
     ngx = n_det if num_gridx is None else as_positive_int(num_gridx, "num_gridx")
     ngy = n_det if num_gridy is None else as_positive_int(num_gridy, "num_gridy")
 

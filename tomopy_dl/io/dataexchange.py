@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..prep.normalize import minus_log, normalize
 
-__all__ = ["read_projections", "import_dxchange"]
+__all__ = ["read_projections", "projections_shape", "import_dxchange"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,39 @@ def import_dxchange():
     return dxchange
 
 
+def projections_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(nangles, rows, cols)`` of a Data Exchange file's ``/exchange/data``, read from its metadata.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For a file that is not HDF5 or lacks a Data Exchange dataset.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("exchange/data", "exchange/data_white", "exchange/data_dark") if k not in f]
+            shape = f["exchange/data"].shape if "exchange/data" in f else None
+    except OSError as exc:
+        raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from exc
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks the Data Exchange dataset(s) {', '.join('/' + m for m in missing)}")
+    if len(shape) != 3:
+        raise ValueError(f"{str(path)!r}: /exchange/data must be 3D (angles, rows, cols), got shape {shape}")
+    return tuple(int(n) for n in shape)
+
+
 def read_projections(
     path: str | os.PathLike,
     slices: tuple[int, int] | None = None,
     angles: tuple[float, float] | None = None,
+    theta_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read, flat/dark normalise and ``-log`` a Data Exchange file.
 
@@ -45,6 +75,11 @@ def read_projections(
     angles : (float, float), optional
         Keep projections whose angle in degrees lies in ``[lo, hi]``; for
         instance ``(0, 120)`` cuts a missing wedge.
+    theta_range : (float, float), optional
+        The scan's first and last angle in degrees: the projections are taken
+        as evenly spaced from one to the other, both included, whatever the
+        file holds. Without it, a file with no ``/exchange/theta`` gets
+        dxchange's 0-180 degrees, with a warning.
 
     Returns
     -------
@@ -60,19 +95,7 @@ def read_projections(
     ValueError
         For a missing dataset or a range that selects nothing.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("exchange/data", "exchange/data_white", "exchange/data_dark") if k not in f]
-            shape = f["exchange/data"].shape if "exchange/data" in f else None
-    except OSError as exc:
-        raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from exc
-    if missing:
-        raise ValueError(f"{str(path)!r} lacks the Data Exchange dataset(s) {', '.join('/' + m for m in missing)}")
+    shape = projections_shape(path)
     if slices is not None:
         lo, hi = int(slices[0]), int(slices[1])
         if not 0 <= lo < hi <= shape[1]:
@@ -83,6 +106,20 @@ def read_projections(
     dxchange = import_dxchange()
     tomo, flat, dark, theta = dxchange.read_aps_32id(str(path), sino=slices)
     prj = minus_log(normalize(tomo, flat, dark))
+    if theta_range is not None:
+        theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), prj.shape[0]))
+    else:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            has_theta = "exchange/theta" in f
+        if not has_theta:
+            warnings.warn(
+                f"{str(path)!r} has no /exchange/theta: its {prj.shape[0]} projections are taken as evenly "
+                "spaced over 0-180 degrees (dxchange's guess); pass theta_range (--theta-range START:STOP) to say",
+                UserWarning,
+                stacklevel=2,
+            )
     theta = np.asarray(theta, dtype=np.float32)
     if theta.size != prj.shape[0]:
         raise ValueError(f"{str(path)!r} has {theta.size} angles for {prj.shape[0]} projections")
@@ -95,5 +132,5 @@ def read_projections(
                 f"{deg.min():.1f} to {deg.max():.1f} degrees"
             )
         prj, theta = prj[keep], theta[keep]
-    logger.info("read %s: %d projections of %dx%d", path, *prj.shape)
+    logger.debug("read %s: %d projections of %dx%d", path, *prj.shape)
     return np.ascontiguousarray(prj), theta

@@ -2,52 +2,264 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OutputDir", "write_stack"]
+__all__ = ["OutputDir", "StackWriter", "write_stack"]
+
+logger = logging.getLogger(__name__)
 
 
 class OutputDir:
     """A folder written under a temporary name and renamed into place on success.
 
-    Used as a context manager: on an exception the temporary folder is removed,
-    so no partial output is left behind. An existing destination is refused
-    unless ``overwrite`` is set, and is then replaced only once the new output
-    is complete.
+    Used as a context manager around the whole job. It guarantees:
+
+    * **Nothing of the user's is deleted.** The output may not be, contain,
+      or be an ancestor of any input. ``overwrite`` replaces only a folder
+      that tomopy-dl wrote (it holds ``params.json``); any other is refused.
+    * **One job per output.** An exclusive lock (``.NAME.lock`` beside the
+      folder, ``flock``) is taken at construction and held to the end; a
+      second job is refused at once. The final rename refuses to replace a
+      folder that appeared meanwhile (unless ``overwrite``), and keeps the
+      result in its temporary folder, named in the error.
+    * **Complete or nothing.** On an exception, SIGINT or SIGTERM the
+      temporary folder is removed. Temporary folders left by a killed job
+      (SIGKILL) are removed by the next job on the same output when their
+      owner process is gone.
+    * **Failures before the work.** The parent folder must be writable, and
+      its disk must have ``expected_bytes`` free, when the guard is made.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output folder.
+    overwrite : bool
+        Replace an existing output that tomopy-dl wrote.
+    inputs : sequence of path-like
+        Files the job reads; the output may not be or enclose any of them.
+    expected_bytes : int
+        Size of the output, checked against the disk's free space.
+
+    Raises
+    ------
+    FileExistsError
+        The output exists (without ``overwrite``), is not ours, or another
+        job holds it.
+    ValueError
+        The output is, contains or encloses an input.
+    PermissionError, OSError
+        The parent folder cannot be written, or the disk is too full.
     """
 
-    def __init__(self, path: str | os.PathLike, overwrite: bool = False):
-        self.path = Path(path)
-        self.overwrite = overwrite
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{str(self.path)!r} already exists; pass --overwrite to replace it")
-        self.tmp: Path | None = None
+    OWNER_FILE = ".tomopy-dl-owner"
 
+    def __init__(self, path: str | os.PathLike, overwrite: bool = False, inputs=(), expected_bytes: int = 0):
+        self.path = Path(path).absolute()
+        self.overwrite = overwrite
+        self.tmp: Path | None = None
+        self._lock_fd: int | None = None
+        self._old_handlers: dict = {}
+        real = Path(os.path.realpath(self.path))
+        for item in inputs:
+            inp = Path(os.path.realpath(item))
+            if inp == real or real in inp.parents:
+                raise ValueError(
+                    f"output {str(self.path)!r} would hold the input {str(item)!r}; "
+                    "choose an output folder outside the input's folder"
+                )
+        if self.path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{str(self.path)!r} already exists; pass --overwrite to replace it")
+            if not self.path.is_dir() or not (self.path / "params.json").is_file():
+                raise FileExistsError(
+                    f"{str(self.path)!r} was not written by tomopy-dl (no params.json); --overwrite replaces only "
+                    "tomopy-dl output folders: remove it yourself or choose another --out"
+                )
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PermissionError(f"cannot create the output's folder {str(parent)!r}: {exc.strerror}") from None
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"the output's folder {str(parent)!r} is not writable; choose another --out")
+        free = shutil.disk_usage(parent).free
+        if expected_bytes and free < expected_bytes * 1.05:
+            raise OSError(
+                f"{str(parent)!r} has {free / 2**20:.0f} MB free, the output needs about "
+                f"{expected_bytes / 2**20:.0f} MB; free some space or choose another --out"
+            )
+        self._lock()
+        self._remove_stale()
+
+    # -- the lock and stale temporaries ------------------------------------------------
+    def _lock(self) -> None:
+        self._lock_path = self.path.with_name(f".{self.path.name}.lock")
+        while True:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise FileExistsError(
+                    f"another tomopy-dl job (pid {holder}) is writing {str(self.path)!r}; wait for it or choose "
+                    "another --out"
+                ) from None
+            # The holder before us removes the file as it lets go; a lock on
+            # that removed file guards nothing, so take the lock again.
+            try:
+                same = os.stat(self._lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            self._lock_path.unlink(missing_ok=True)  # while still held: see _lock
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _remove_stale(self) -> None:
+        """Remove temporary folders of this output whose owner process is gone."""
+        host = socket.gethostname()
+        for tmp in self.path.parent.glob(f".{self.path.name}.*"):
+            owner = tmp / self.OWNER_FILE
+            if not tmp.is_dir() or not owner.is_file():
+                continue
+            try:
+                their_host, pid = owner.read_text().split()
+                pid = int(pid)
+            except (OSError, ValueError):
+                continue
+            if their_host == host and not _alive(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+                logger.warning("removed %s, left by a tomopy-dl job (pid %d) that was killed", tmp, pid)
+            elif their_host != host:
+                logger.warning("%s belongs to a tomopy-dl job on %s (pid %d); left alone", tmp, their_host, pid)
+
+    # -- the context -----------------------------------------------------------------
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        (self.tmp / self.OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM would end the process without unwinding; make it unwind, so
+            # that __exit__ removes the temporary folder.
+            for sig in (signal.SIGTERM,):
+                self._old_handlers[sig] = signal.signal(sig, _raise_exit)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                return False
+            (self.tmp / self.OWNER_FILE).unlink(missing_ok=True)
+            if self.path.exists():
+                if not self.overwrite:
+                    raise FileExistsError(
+                        f"{str(self.path)!r} appeared while this job ran and was left alone; this job's result "
+                        f"is in {str(self.tmp)!r}"
+                    )
+                old = self.path.with_name(f".{self.path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(self.path, old)
+                os.replace(self.tmp, self.path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                # rename() onto an empty folder that appeared meanwhile would
+                # succeed silently; mkdir-then-check is not atomic either, so
+                # rely on the lock among our jobs and on this last check.
+                os.rename(self.tmp, self.path)
             return False
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(self.path, old)
-            os.replace(self.tmp, self.path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.path)
+        finally:
+            self._unlock()
+
+    def __del__(self):
+        self._unlock()
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StackWriter:
+    """Write a 3D stack block by block: TIFFs ``NAME_00000.tiff, ...`` or one ``NAME.h5``.
+
+    Blocks may arrive in any order; each goes straight to disk, so memory
+    holds one block, never the stack.
+
+    Parameters
+    ----------
+    folder : Path
+    name : str
+        File stem.
+    fmt : {'tiff', 'h5'}
+    shape : (int, int, int)
+        The whole stack, for the HDF5 dataset.
+    """
+
+    def __init__(self, folder: Path, name: str, fmt: str, shape: tuple[int, int, int]):
+        if fmt not in ("tiff", "h5"):
+            raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
+        self.folder, self.name, self.fmt, self.shape = Path(folder), name, fmt, tuple(int(n) for n in shape)
+        self._h5 = None
+        if fmt == "tiff":
+            from .dataexchange import import_dxchange
+
+            self._dxchange = import_dxchange()
+        else:
+            import h5py
+
+            self._h5 = h5py.File(self.folder / f"{name}.h5", "w")
+            chunks = (1, *self.shape[1:]) if self.shape[0] else None
+            self._dset = self._h5.create_dataset("data", shape=self.shape, dtype=np.float32, chunks=chunks,
+                                                 compression="gzip")  # fmt: skip
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        """Write ``block`` (k, ...) as slices ``start .. start + k - 1``."""
+        block = np.asarray(block, np.float32)
+        if self.fmt == "tiff":
+            self._dxchange.write_tiff_stack(block, fname=str(self.folder / self.name), start=int(start), overwrite=True)
+        else:
+            self._dset[start : start + block.shape[0]] = block
+
+    def close(self) -> list[str]:
+        """Finish; returns the file names written, relative to the folder."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+            return [f"{self.name}.h5"]
+        return sorted(p.name for p in self.folder.glob(f"{self.name}_*.tiff"))
 
 
 def write_stack(data: np.ndarray, folder: Path, name: str, fmt: str = "tiff") -> list[str]:
@@ -55,19 +267,9 @@ def write_stack(data: np.ndarray, folder: Path, name: str, fmt: str = "tiff") ->
 
     Returns the file names written, relative to ``folder``.
     """
-    if fmt == "tiff":
-        from .dataexchange import import_dxchange
-
-        dxchange = import_dxchange()
-        dxchange.write_tiff_stack(np.asarray(data, np.float32), fname=str(folder / name), overwrite=True)
-        return sorted(p.name for p in folder.glob(f"{name}_*.tiff"))
-    if fmt == "h5":
-        import h5py
-
-        with h5py.File(folder / f"{name}.h5", "w") as f:
-            f.create_dataset("data", data=np.asarray(data, np.float32), compression="gzip")
-        return [f"{name}.h5"]
-    raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
+    writer = StackWriter(folder, name, fmt, np.shape(data))
+    writer.write(0, data)
+    return writer.close()
 
 
 def write_params(folder: Path, params: dict) -> None:

@@ -1,13 +1,24 @@
 """Physics operators: the parallel-beam projector and its exact adjoint."""
 
 from .geometry import default_center, detector_width, ray_offsets, unmeasured_angles
-from .projector import ParallelBeamProjector, clear_projector_cache, get_projector, slices_by_center
+from .projector import (
+    DEFAULT_MEMORY_BUDGET,
+    ParallelBeamProjector,
+    clear_projector_cache,
+    estimate_matrix_bytes,
+    get_projector,
+    slices_by_center,
+    slices_per_batch,
+)
 
 __all__ = [
     "ParallelBeamProjector",
     "get_projector",
     "clear_projector_cache",
     "slices_by_center",
+    "slices_per_batch",
+    "estimate_matrix_bytes",
+    "DEFAULT_MEMORY_BUDGET",
     "detector_width",
     "default_center",
     "ray_offsets",

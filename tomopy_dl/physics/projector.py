@@ -1,16 +1,26 @@
 """The parallel-beam projector ``A`` and its exact adjoint ``A^T`` as a torch module.
 
-``A`` is stored once per geometry as a CSR matrix together with its transpose,
-so the forward and the adjoint are each one sparse-dense product over a whole
-batch of slices, on the CPU or on CUDA. Both are differentiable: the gradient of
-the forward is the adjoint and vice versa, which is exact rather than the
-approximate pair of an interpolating projector.
+Two paths give the same numbers (TomoPy's intersection lengths):
+
+* ``'matrix'``: ``A`` is stored once per geometry as a CSR matrix with its
+  transpose; forward and adjoint are one sparse-dense product each. Fastest
+  where the matrix fits, but it grows as angles x pixels x width.
+* ``'matrix_free'``: the lengths are recomputed on every use
+  (:mod:`tomopy_dl.physics.matrix_free`); memory is angles x width.
+
+``method='auto'`` takes the matrix when the estimated peak of its build fits
+``memory_budget`` (1 GB by default, or ``TOMOPY_DL_PROJECTOR_BUDGET``).
+Both paths are differentiable: the gradient of the forward is the adjoint and
+vice versa, exact rather than the approximate pair of an interpolating
+projector.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -20,11 +30,68 @@ import torch
 
 from ..util.device import resolve_device
 from .geometry import default_center
+from .matrix_free import MatrixFreeGeometry, back_project, forward_project
 from .siddon import intersection_lengths
 
-__all__ = ["ParallelBeamProjector", "get_projector", "clear_projector_cache", "slices_by_center"]
+__all__ = [
+    "ParallelBeamProjector",
+    "get_projector",
+    "clear_projector_cache",
+    "slices_by_center",
+    "estimate_matrix_bytes",
+    "slices_per_batch",
+    "DEFAULT_MEMORY_BUDGET",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Most memory, in bytes, that ``method='auto'`` lets the CSR matrix's build take.
+DEFAULT_MEMORY_BUDGET = 1 << 30
+_BUDGET_ENV = "TOMOPY_DL_PROJECTOR_BUDGET"
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
+# Bytes per stored entry: the matrix and its transpose, a float32 value and an
+# int32 column index each (row pointers are negligible).
+_BYTES_PER_ENTRY = 16
+# Peak bytes per entry while building (triplets, their sorted copies and the
+# two matrices at once): 50-53 measured at 256 x 180 and 256 x 384.
+_BUILD_BYTES_PER_ENTRY = 56
+METHODS = ("auto", "matrix", "matrix_free")
+
+
+def _parse_bytes(value, name: str) -> int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0 bytes, got {value}")
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"{name} must be a number of bytes such as 1000000, '512MB' or '2GB'; got {value!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def _memory_budget(memory_budget) -> int:
+    if memory_budget is not None:
+        return _parse_bytes(memory_budget, "memory_budget")
+    env = os.environ.get(_BUDGET_ENV)
+    return DEFAULT_MEMORY_BUDGET if env in (None, "") else _parse_bytes(env, _BUDGET_ENV)
+
+
+def estimate_matrix_bytes(theta, n_det: int, num_gridx: int, num_gridy: int, *, build: bool = False) -> int:
+    """Size of the CSR matrix pair of this geometry, estimated without building it.
+
+    With ``build=True``, the peak memory of building it (about 3.5 times
+    the matrix), which is what ``method='auto'`` holds against the budget.
+
+    At one angle the rays, one pixel apart, sweep the grid's whole area
+    ``nx * ny``, and per unit length a ray crosses ``|cos| + |sin|`` grid
+    lines, each starting a new pixel; every ray that hits adds its first
+    pixel. Within a few percent of the true count.
+    """
+    th = np.asarray(theta, dtype=np.float32).astype(np.float64).ravel()
+    c, s = np.abs(np.cos(th)), np.abs(np.sin(th))
+    hit = np.minimum(n_det, num_gridx * s + num_gridy * c)
+    nnz = float(np.sum(num_gridx * num_gridy * (c + s) + hit))
+    return int(nnz * (_BUILD_BYTES_PER_ENTRY if build else _BYTES_PER_ENTRY))
 
 def _csr_tensor(crow, col, values, shape) -> torch.Tensor:
     # Torch warns that sparse CSR is "beta" on every construction; the
@@ -38,7 +105,7 @@ def _csr_tensor(crow, col, values, shape) -> torch.Tensor:
 def _csr(rows, cols, vals, shape, device) -> torch.Tensor:
     """CSR matrix from row-sorted triplets; int32 indices when they fit (faster SpMM)."""
     n_rows = shape[0]
-    counts = torch.bincount(rows, minlength=n_rows)
+    counts = torch.bincount(rows.long(), minlength=n_rows)
     crow = torch.zeros(n_rows + 1, dtype=torch.int64, device=device)
     crow[1:] = torch.cumsum(counts, 0)
     idx_dtype = torch.int32 if vals.numel() < 2**31 - 1 and max(shape) < 2**31 - 1 else torch.int64
@@ -58,6 +125,32 @@ class _SparseApply(torch.autograd.Function):
         return torch.sparse.mm(ctx.mat_t, grad.t()).t(), None, None
 
 
+class _Project(torch.autograd.Function):
+    """Matrix-free ``A x`` for images (B, nx, ny); the backward recomputes ``A^T``."""
+
+    @staticmethod
+    def forward(ctx, x, geom):
+        ctx.geom = geom
+        return forward_project(geom, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return back_project(ctx.geom, grad.contiguous()), None
+
+
+class _BackProject(torch.autograd.Function):
+    """Matrix-free ``A^T y`` for sinograms (B, nangles, n_det); the backward is ``A``."""
+
+    @staticmethod
+    def forward(ctx, y, geom):
+        ctx.geom = geom
+        return back_project(geom, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return forward_project(ctx.geom, grad.contiguous()), None
+
+
 class ParallelBeamProjector(torch.nn.Module):
     """TomoPy-exact parallel-beam projector with its adjoint.
 
@@ -74,32 +167,71 @@ class ParallelBeamProjector(torch.nn.Module):
     device : None, str or torch.device
         Where the matrices live and the products run. ``None`` picks CUDA when
         available.
+    method : {'auto', 'matrix', 'matrix_free'}
+        ``'auto'`` builds the sparse matrix when the estimated peak of its
+        build (:func:`estimate_matrix_bytes` with ``build=True``) is within
+        ``memory_budget``, and goes matrix-free otherwise. Both give TomoPy's
+        numbers to float32 round-off.
+    memory_budget : int or str, optional
+        Bytes (or ``'512MB'``, ``'2GB'``) the matrix's build may take; default
+        1 GB, or the environment variable ``TOMOPY_DL_PROJECTOR_BUDGET``.
 
     Notes
     -----
     ``forward`` maps images ``(..., num_gridx, num_gridy)`` to sinograms
     ``(..., nangles, n_det)``; ``adjoint`` maps back. Values are line integrals
     in units of pixels times the image values, as in ``tomopy.project``.
-    The sparse matrices are built on ``device`` and do not follow
-    ``Module.to()``: build another projector for another device.
+    The tables are built on ``device`` and do not follow ``Module.to()``:
+    build another projector for another device. The matrix-free path stores
+    only per-angle tables, so a new centre costs nothing to set up.
     """
 
-    def __init__(self, theta, n_det: int, num_gridx: int, num_gridy: int, center: float | None = None, device=None):
+    def __init__(
+        self,
+        theta,
+        n_det: int,
+        num_gridx: int,
+        num_gridy: int,
+        center: float | None = None,
+        device=None,
+        *,
+        method: str = "auto",
+        memory_budget: int | str | None = None,
+    ):
         super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
         self.device = resolve_device(device)
         self.theta = np.asarray(theta, dtype=np.float32).copy()
         self.n_det = int(n_det)
         self.num_gridx = int(num_gridx)
         self.num_gridy = int(num_gridy)
         self.center = float(default_center(n_det) if center is None else np.float32(center))
-        rows, cols, vals = intersection_lengths(
-            self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, device=self.device
-        )
-        m, n = self.theta.size * self.n_det, self.num_gridx * self.num_gridy
-        self.nnz = int(vals.numel())
-        self._mat = _csr(rows, cols, vals, (m, n), self.device)
-        order = torch.argsort(cols, stable=True)
-        self._mat_t = _csr(cols[order], rows[order], vals[order], (n, m), self.device)
+        if method == "auto":
+            budget = _memory_budget(memory_budget)
+            need = estimate_matrix_bytes(self.theta, self.n_det, self.num_gridx, self.num_gridy, build=True)
+            method = "matrix" if need <= budget else "matrix_free"
+            logger.info(
+                "projector %d angles x %d rays onto %dx%d: %s path (matrix build ~%.0f MB, budget %.0f MB)",
+                self.theta.size, self.n_det, self.num_gridx, self.num_gridy, method, need / 2**20, budget / 2**20,
+            )  # fmt: skip
+        self.method = method
+        self.nnz = None
+        self._geom = None
+        if method == "matrix":
+            rows, cols, vals = intersection_lengths(
+                self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, device=self.device
+            )
+            m, n = self.theta.size * self.n_det, self.num_gridx * self.num_gridy
+            self.nnz = int(vals.numel())
+            self._mat = _csr(rows, cols, vals, (m, n), self.device)
+            order = torch.argsort(cols, stable=True)
+            self._mat_t = _csr(cols[order], rows[order], vals[order], (n, m), self.device)
+            del rows, cols, vals, order
+        else:
+            self._geom = MatrixFreeGeometry(
+                self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, self.device
+            )
         self._sums: dict[str, torch.Tensor] = {}
 
     @property
@@ -115,12 +247,16 @@ class ParallelBeamProjector(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Project images ``(..., num_gridx, num_gridy)`` to sinograms ``(..., nangles, n_det)``."""
         lead = self._check(x, self.image_shape, "x")
+        if self._geom is not None:
+            return _Project.apply(x.reshape(-1, *self.image_shape), self._geom).reshape(*lead, *self.sino_shape)
         flat = x.reshape(-1, self.num_gridx * self.num_gridy)
         return _SparseApply.apply(flat, self._mat, self._mat_t).reshape(*lead, *self.sino_shape)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Back-project sinograms ``(..., nangles, n_det)`` to images ``(..., num_gridx, num_gridy)``."""
         lead = self._check(y, self.sino_shape, "y")
+        if self._geom is not None:
+            return _BackProject.apply(y.reshape(-1, *self.sino_shape), self._geom).reshape(*lead, *self.image_shape)
         flat = y.reshape(-1, self.theta.size * self.n_det)
         return _SparseApply.apply(flat, self._mat_t, self._mat).reshape(*lead, *self.image_shape)
 
@@ -151,6 +287,9 @@ class ParallelBeamProjector(torch.nn.Module):
         """Sum of squared intersection lengths of each ray, shape ``(nangles, n_det)``."""
 
         def compute():
+            if self._geom is not None:
+                ones = torch.ones(1, *self.image_shape, device=self.device)
+                return forward_project(self._geom, ones, power=2)[0]
             m = self._mat
             sq = _csr_tensor(m.crow_indices(), m.col_indices(), m.values() ** 2, m.shape)
             ones = torch.ones(self.num_gridx * self.num_gridy, 1, device=self.device)
@@ -164,14 +303,26 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 
 
-def get_projector(theta, n_det: int, num_gridx: int, num_gridy: int, center: float | None = None, device=None):
+def get_projector(
+    theta,
+    n_det: int,
+    num_gridx: int,
+    num_gridy: int,
+    center: float | None = None,
+    device=None,
+    *,
+    method: str = "auto",
+    memory_budget: int | str | None = None,
+):
     """A cached :class:`ParallelBeamProjector` for this geometry.
 
     Building the matrix costs far more than applying it, and a volume reuses
     one geometry for every slice, so the last few geometries are kept. The
-    cache is safe to use from several threads at once.
+    cache is safe to use from several threads at once. ``method`` and
+    ``memory_budget`` are as in :class:`ParallelBeamProjector`.
     """
     dev = resolve_device(device)
+    budget = _memory_budget(memory_budget) if method == "auto" else None
     theta32 = np.ascontiguousarray(theta, dtype=np.float32)
     c = np.float32(default_center(n_det) if center is None else center)
     key = (
@@ -182,6 +333,8 @@ def get_projector(theta, n_det: int, num_gridx: int, num_gridy: int, center: flo
         int(num_gridy),
         float(c),
         str(dev),
+        method,
+        budget,
     )
     with _CACHE_LOCK:
         proj = _CACHE.get(key)
@@ -189,9 +342,15 @@ def get_projector(theta, n_det: int, num_gridx: int, num_gridy: int, center: flo
             _CACHE.move_to_end(key)
             return proj
         logger.debug("building projector %s", key[1:])
-        proj = ParallelBeamProjector(theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev)
+        proj = ParallelBeamProjector(
+            theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev, method=method, memory_budget=budget
+        )
         _CACHE[key] = proj
-        while len(_CACHE) > _CACHE_SIZE:
+        # Matrices are kept while together they fit the budget that admitted
+        # them (the newest always stays); matrix-free entries weigh nothing.
+        held = lambda: sum(p.nnz * _BYTES_PER_ENTRY for p in _CACHE.values() if p.nnz)  # noqa: E731
+        limit = max(budget or DEFAULT_MEMORY_BUDGET, proj.nnz * _BYTES_PER_ENTRY if proj.nnz else 0)
+        while len(_CACHE) > _CACHE_SIZE or (len(_CACHE) > 1 and held() > limit):
             _CACHE.popitem(last=False)
         return proj
 
@@ -211,6 +370,33 @@ def slices_by_center(centers: np.ndarray, batch: int):
         idx = np.flatnonzero(centers == c)
         for start in range(0, idx.size, batch):
             yield float(c), idx[start : start + batch]
+
+
+# Bytes of images and sinograms a batch of slices may hold at once, counted
+# for a solver's working copies (iterate, gradient, dual, step sizes): the
+# reason a 2048-wide slab runs in a few GB whatever its number of slices.
+_BATCH_BYTES = 256 << 20
+_MAX_BATCH = 256
+
+
+def slices_per_batch(image_shape: tuple[int, int], sino_shape: tuple[int, int], copies: int = 8) -> int:
+    """How many slices one solver call takes, so its memory follows the work.
+
+    Parameters
+    ----------
+    image_shape, sino_shape : (int, int)
+        One slice's image and sinogram.
+    copies : int
+        Working copies of each a solver keeps per slice.
+
+    Returns
+    -------
+    int
+        Between 1 and 256: 256 for small slices (one sparse product over many
+        slices is what makes them fast), a few for 2k slices.
+    """
+    per_slice = 4 * copies * (image_shape[0] * image_shape[1] + sino_shape[0] * sino_shape[1])
+    return int(max(1, min(_MAX_BATCH, _BATCH_BYTES // per_slice)))
 
 
 def clear_projector_cache() -> None:

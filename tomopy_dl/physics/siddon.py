@@ -51,9 +51,10 @@ def intersection_lengths(
     Returns
     -------
     rows, cols, lengths : torch.Tensor
-        ``rows`` is ``angle * n_det + d`` (int64), ``cols`` is
-        ``i * num_gridy + j`` (int64) and ``lengths`` is in pixels (float64).
-        Rows come out sorted.
+        ``rows`` is ``angle * n_det + d``, ``cols`` is ``i * num_gridy + j``
+        (int32 when every index fits, else int64) and ``lengths`` is in
+        pixels (float32, rounded from float64 per chunk to keep the build's
+        peak memory low). Rows come out sorted.
     """
     device = torch.device(device)
     f64 = dict(dtype=torch.float64, device=device)
@@ -65,6 +66,8 @@ def intersection_lengths(
     n_cross = num_gridx + num_gridy + 2
     per_chunk = max(1, _CHUNK_ELEMENTS // (n_det * n_cross))
     nan = torch.tensor(float("nan"), **f64)
+    big = max(th.numel() * n_det, num_gridx * num_gridy) >= 2**31 - 1
+    idx_dtype = torch.int64 if big else torch.int32
 
     rows, cols, vals = [], [], []
     for a0 in range(0, th.numel(), per_chunk):
@@ -86,7 +89,7 @@ def intersection_lengths(
         ok = torch.isfinite(seg) & (seg > _MIN_LENGTH)
         ok &= (ix >= 0) & (ix < num_gridx) & (iy >= 0) & (iy < num_gridy)
         a_idx, d_idx, _ = torch.nonzero(ok, as_tuple=True)
-        rows.append((a_idx + a0) * n_det + d_idx)
-        cols.append((ix[ok] * num_gridy + iy[ok]).long())
-        vals.append(seg[ok])
+        rows.append(((a_idx + a0) * n_det + d_idx).to(idx_dtype))
+        cols.append((ix[ok] * num_gridy + iy[ok]).to(idx_dtype))
+        vals.append(seg[ok].to(torch.float32))
     return torch.cat(rows), torch.cat(cols), torch.cat(vals)

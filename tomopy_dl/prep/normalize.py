@@ -8,6 +8,9 @@ from ..util.validation import as_float32_array
 
 __all__ = ["normalize", "minus_log"]
 
+# Dead or hot detector pixels can have flat <= dark; most of the detector cannot.
+_MAX_DEAD_FRACTION = 0.5
+
 
 def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
     """Transmission ``(prj - dark) / (flat - dark)`` with averaged flats and darks.
@@ -24,6 +27,13 @@ def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
     -------
     ndarray of float32, shape (nangles, rows, cols)
         Transmission; pixels where ``flat <= dark`` get 1e-6 in the denominator.
+
+    Raises
+    ------
+    ValueError
+        When the flat field is at or below the dark field over more than half
+        of the pixels (zero flats, or flats and darks swapped or equal): the
+        result would not be a transmission at all.
     """
     p = as_float32_array(prj, "prj", 3)
     f = as_float32_array(flat, "flat", (2, 3))
@@ -34,6 +44,13 @@ def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
         raise ValueError(
             f"flat {f.shape} and dark {d.shape} must match one projection {p.shape[1:]}; "
             "read them with the same rows (sino) range as the projections"
+        )
+    dead = float(np.mean(f <= d))
+    if dead > _MAX_DEAD_FRACTION:
+        raise ValueError(
+            f"the flat field is at or below the dark field on {100 * dead:.0f}% of the pixels (flat mean "
+            f"{float(f.mean()):.4g}, dark mean {float(d.mean()):.4g}): not a normalisation; check that the "
+            "flats (data_white) and darks (data_dark) are the right datasets and not swapped"
         )
     out = (p - d) / np.maximum(f - d, 1e-6)
     if cutoff is not None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..physics import detector_width, get_projector, slices_by_center
+from ..physics import detector_width, get_projector, slices_by_center, slices_per_batch
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_float32_array
 
 __all__ = ["project"]
-
-# Slices per sparse product: bounds the temporaries on large volumes.
-_SLICES_PER_BATCH = 64
-
 
 def project(
     obj,
@@ -71,7 +67,7 @@ def project(
 
     sino = np.empty((ny_slices, angles.size, n_det), dtype=np.float32)
     with device_lock(dev), torch.no_grad():
-        for c, part in slices_by_center(centers, _SLICES_PER_BATCH):
+        for c, part in slices_by_center(centers, slices_per_batch((nx, ny), (angles.size, n_det), copies=2)):
             op = get_projector(angles, n_det, nx, ny, center=c, device=dev)
             sino[part] = op(torch.from_numpy(vol[part]).to(dev)).cpu().numpy()
     if not emission:

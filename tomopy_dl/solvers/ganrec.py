@@ -416,6 +416,12 @@ def ganrec(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    # Work on data of order one: the losses square the data, and 1e20 squared
+    # overflows float32. A power of two scales exactly, so the result is
+    # invariant to the data's units to the last bit.
+    peak = float(sino.abs().max())
+    unit = 2.0 ** round(math.log2(peak)) if peak > 0 and math.isfinite(peak) else 1.0
+    sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
     fitter = None
     with torch.enable_grad(), tqdm(total=total, desc="ganrec", unit="it", disable=not progress, leave=False) as bar:
@@ -434,4 +440,4 @@ def ganrec(
             out[part] = x.detach()
             logger.info("ganrec: slices %d-%d, %d iterations, data L1 %.4g, D loss %.4g (chance: 1.386)",
                         part.start, min(part.stop, sino.shape[0]) - 1, stats["iterations"], stats["data_l1"], stats["d_loss"])
-    return out
+    return out * unit

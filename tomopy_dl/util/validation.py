@@ -6,9 +6,12 @@ and names the argument at fault together with what to pass instead.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
-__all__ = ["as_float32_array", "as_angles", "as_centers", "as_positive_int"]
+__all__ = ["as_float32_array", "as_angles", "as_centers", "as_positive_int", "warn_if_degrees"]
 
 
 def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
@@ -70,14 +73,36 @@ def as_angles(theta, n_proj: int | None = None, name: str = "theta") -> np.ndarr
             f"len({name}) = {arr.size} does not match the {n_proj} projections in the data; "
             "pass one angle (radians) per projection"
         )
+    warn_if_degrees(arr, name)
     return arr
 
 
-def as_centers(center, n_slices: int, n_det: int, name: str = "center") -> np.ndarray:
+def warn_if_degrees(theta: np.ndarray, name: str = "theta") -> bool:
+    """Warn, and return True, when angles reach past 2 pi: degrees passed as radians.
+
+    A scan in radians spans at most a turn or two; 180 or 360 as a largest
+    angle is a scan in degrees, which gives a plausible but wrong image.
+    """
+    top = float(np.max(np.abs(theta))) if np.size(theta) else 0.0
+    if top > 2 * math.pi + 1e-3:
+        warnings.warn(
+            f"{name} reaches {top:.4g}, beyond 2 pi: it looks like degrees. Pass radians, "
+            f"e.g. numpy.deg2rad({name})",
+            UserWarning,
+            stacklevel=3,
+        )
+        return True
+    return False
+
+
+def as_centers(center, n_slices: int, n_det: int, name: str = "center", on_detector: bool = False) -> np.ndarray:
     """Return one rotation centre per slice as float32, TomoPy-style.
 
     ``None`` means the detector middle, ``n_det / 2``; a scalar applies to
-    every slice; an array must hold one value per slice.
+    every slice; an array must hold one value per slice. With
+    ``on_detector``, a centre outside ``[0, n_det]`` is refused: no ray of a
+    reconstruction would then cross the field of view the right way, and the
+    result would be a blank or a ghost.
     """
     if center is None:
         return np.full(n_slices, n_det / 2.0, dtype=np.float32)
@@ -93,6 +118,13 @@ def as_centers(center, n_slices: int, n_det: int, name: str = "center") -> np.nd
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()[:8]}")
+    if on_detector:
+        off = (arr < 0) | (arr > n_det)
+        if off.any():
+            raise ValueError(
+                f"{name} {float(arr[off][0]):g} is off the detector, which is {n_det} pixels wide; "
+                f"pass a rotation centre between 0 and {n_det} (None: the middle, {n_det / 2:g})"
+            )
     return arr
 
 

@@ -86,19 +86,36 @@ def load_jitter_model(path: str | os.PathLike | None = None, device=None):
             f"{str(record_path)!r} is missing: weights need their .json record (written with them by "
             "tomopy-dl train-jitter), which holds the architecture and the checksum"
         )
-    meta = json.loads(record_path.read_text())
+    try:
+        meta = json.loads(record_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(record_path)!r} is not valid JSON ({exc}); restore it from the training run") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{str(record_path)!r} must hold a JSON object (the weights' record), got {type(meta).__name__}")
+    size = meta.get("input_size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 4096:
+        raise ValueError(f"{str(record_path)!r}: 'input_size' must be an integer from 16 to 4096, got {size!r}")
+    arch = meta.get("architecture", {})
+    if not isinstance(arch, dict):
+        raise ValueError(f"{str(record_path)!r}: 'architecture' must be a JSON object, got {arch!r}")
     digest = sha256_of(path)
     if digest != meta.get("sha256"):
         raise ValueError(
             f"checksum mismatch for {str(path)!r}: the file's SHA-256 is {digest}, its record says "
             f"{meta.get('sha256')}; the file is corrupt or belongs to other weights"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = JitterResNet(**meta.get("architecture", {}))
     try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle errors: many types
+        raise ValueError(f"{str(path)!r} is not a readable weights file ({type(exc).__name__}: {exc})") from None
+    try:
+        model = JitterResNet(**arch)
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"weights in {str(path)!r} do not fit the architecture {meta.get('architecture')}") from exc
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, AttributeError) as exc:
+        raise ValueError(
+            f"weights in {str(path)!r} do not fit the architecture {arch} of {str(record_path)!r} "
+            f"({type(exc).__name__})"
+        ) from None
     model.eval()
     if device is not None:
         model.to(device)
