@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--slab", type=int, default=None, help="detector rows reconstructed at once (default: 256 MB of projections)"
     )
+    rec.add_argument(
+        "--cluster",
+        default=None,
+        help="run the slabs on Dask: 'local' (worker processes here) or a scheduler address tcp://HOST:PORT "
+        "(default: in this process)",
+    )
+    rec.add_argument("--workers", type=int, default=None, help="worker processes of --cluster local (default 2)")
     align = sub.add_parser(
         "align",
         help="correct projection jitter of a Data Exchange HDF5 file",
@@ -123,7 +130,7 @@ def _range(text: str | None, name: str, kind=float):
 
 
 def _file_job(args) -> int:
-    from .pipeline import align_file, recon_file
+    from .pipeline import SlabFailures, align_file, recon_file
 
     try:
         common = dict(
@@ -135,9 +142,7 @@ def _file_job(args) -> int:
             progress=not args.no_progress,
         )
         if args.command == "recon":
-            params = recon_file(
-                args.input,
-                args.out,
+            job = dict(
                 algorithm=args.algorithm,
                 num_iter=args.num_iter,
                 angles=_range(args.angles, "angles"),
@@ -146,9 +151,18 @@ def _file_job(args) -> int:
                 theta_range=_range(args.theta_range, "theta-range"),
                 **common,
             )
+            if args.cluster is None:
+                if args.workers is not None:
+                    raise ValueError("--workers needs --cluster local")
+                params = recon_file(args.input, args.out, **job)
+            else:
+                from .distributed import connect
+
+                with connect(args.cluster, workers=args.workers) as client:
+                    params = recon_file(args.input, args.out, client=client, **job)
         else:
             params = align_file(args.input, args.out, iters=args.iters, axes=args.axes, weights=args.weights, **common)
-    except (OSError, ValueError, ImportError) as exc:  # OSError: exists, missing, permission, disk full
+    except (OSError, ValueError, ImportError, SlabFailures) as exc:  # OSError: exists, missing, permission, disk
         print(f"tomopy-dl {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,10 +9,14 @@ memory follows the slab, not the volume.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
+import shutil
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from .io.dataexchange import projections_shape, read_projections
 from .io.output import OutputDir, StackWriter, write_params, write_stack
 from .util.validation import as_centers
 
-__all__ = ["recon_file", "align_file", "default_slab", "RECON_ALGORITHMS"]
+__all__ = ["recon_file", "recon_slab", "align_file", "default_slab", "SlabFailures", "RECON_ALGORITHMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,54 @@ def _versions() -> dict:
     return {"tomopy_dl": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
+class SlabFailures(RuntimeError):
+    """Some slabs of a file job failed; the others are kept for a rerun to resume."""
+
+
+def recon_slab(path: str | os.PathLike, rows: tuple[int, int], params: dict) -> np.ndarray:
+    """The unit of work of a file reconstruction: one slab of detector rows.
+
+    Reads rows ``[rows[0], rows[1])`` of a Data Exchange file (and only
+    those), normalises them with their flats and darks, takes ``-log`` and
+    reconstructs them. Pure: no output, no shared state. The in-process job
+    and every Dask worker call this same function.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The Data Exchange file.
+    rows : (int, int)
+        Detector rows ``[start, stop)``.
+    params : dict
+        ``algorithm``, ``center``, ``angles`` and ``theta_range`` (degrees or
+        None) and ``options`` (keywords of :func:`tomopy_dl.recon`), as
+        :func:`recon_file` builds them.
+
+    Returns
+    -------
+    ndarray of float32, shape (stop - start, cols, cols)
+    """
+    from .adapter import recon
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the job says these once, not per slab
+        prj, theta = read_projections(
+            path, slices=(int(rows[0]), int(rows[1])), angles=params["angles"], theta_range=params["theta_range"]
+        )
+    return recon(prj, theta, center=params["center"], algorithm=params["algorithm"], **params["options"])
+
+
+def _checksum(block: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(block, np.float32).tobytes()).hexdigest()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` atomically: a crash leaves the old or the new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
 def recon_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
@@ -60,8 +112,9 @@ def recon_file(
     seed: int = 0,
     slab: int | None = None,
     theta_range: tuple[float, float] | None = None,
+    client=None,
 ) -> dict:
-    """Reconstruct a Data Exchange file into a folder, slab by slab.
+    """Reconstruct a Data Exchange file into a folder, slab by slab, here or on a Dask cluster.
 
     Parameters
     ----------
@@ -82,27 +135,47 @@ def recon_file(
     fmt : {'tiff', 'h5'}
         A TIFF stack ``recon_00000.tiff, ...`` or one ``recon.h5``.
     overwrite : bool
+        Replace an output tomopy-dl wrote, and discard a partial run.
     progress : bool
+        A bar over slabs (and, in-process, over each slab's iterations).
     seed : int
         GANrec's seed.
-    theta_range : (float, float), optional
-        First and last angle in degrees, overriding the file's (see
-        :func:`tomopy_dl.io.read_projections`).
     slab : int, optional
         Detector rows read and reconstructed at once; by default as many as
         fit 256 MB of float32 projections (:func:`default_slab`). Memory
         follows the slab. Slabs are independent: GANrec warm-starts its
         networks from batch to batch within a slab, and starts afresh in
         each slab.
+    theta_range : (float, float), optional
+        First and last angle in degrees, overriding the file's (see
+        :func:`tomopy_dl.io.read_projections`).
+    client : distributed.Client, optional
+        Run the slabs on this Dask cluster (see :mod:`tomopy_dl.distributed`);
+        in this process, one after the other, by default. The results are
+        the same either way: every slab goes through :func:`recon_slab`.
 
     Returns
     -------
     dict
         The parameters recorded in ``params.json``, with ``seconds`` and ``files``.
+
+    Raises
+    ------
+    SlabFailures
+        When some slabs failed (each named by its rows); the others stay in
+        the hidden ``.OUT.partial`` folder, and rerunning the same call
+        computes only what is missing.
+
+    Notes
+    -----
+    The job is resumable: ``.OUT.partial/manifest.json`` is written before
+    the first slab and records each finished slab with the SHA-256 of its
+    data. A rerun with the same parameters after a crash verifies those
+    slabs on disk and skips them. Results are written by this process alone
+    (the single writer), as each slab arrives; the folder is renamed to
+    ``out`` only when every slab is in.
     """
     from tqdm.auto import tqdm
-
-    from .adapter import recon
 
     if algorithm not in RECON_ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(RECON_ALGORITHMS)}; got {algorithm!r}")
@@ -116,33 +189,84 @@ def recon_file(
     if not 0 <= lo < hi <= n_rows:
         raise ValueError(f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}")
     c = float(as_centers(center, 1, n_cols, on_detector=True)[0])
+    # Bad angles or a file without them show up here, once, before any work.
+    _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
     # Refuse early, before any work: the output's safety, its lock and its disk space.
-    guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * (hi - lo) * n_cols * n_cols)
+    guard = OutputDir(
+        out, overwrite=overwrite, inputs=[path], expected_bytes=4 * (hi - lo) * n_cols * n_cols, resumable=True
+    )
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
-    kwargs: dict = {"progress": progress}
+    options: dict = {"progress": bool(progress and client is None)}
     if device is not None:
-        kwargs["device"] = device
+        options["device"] = device
     if algorithm in ("sirt", "mlem"):
-        kwargs["num_iter"] = 100 if num_iter is None else int(num_iter)
+        options["num_iter"] = 100 if num_iter is None else int(num_iter)
     elif algorithm in ("ganrec", "tv"):
         if algorithm == "ganrec":
-            kwargs["seed"] = seed
+            options["seed"] = seed
         if num_iter is not None:
-            kwargs["num_iter"] = int(num_iter)
-    starts = range(lo, hi, slab)
+            options["num_iter"] = int(num_iter)
+    work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
+    stat = Path(path).stat()
+    identity = {
+        "input": str(Path(path).resolve()),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+        "rows": [lo, hi],
+        "slab": slab,
+        "format": fmt,
+        **{k: v for k, v in work.items() if k != "options"},
+        "options": {k: v for k, v in options.items() if k != "progress"},
+    }
+    slabs = [(r0, min(r0 + slab, hi)) for r0 in range(lo, hi, slab)]
+    shape = (hi - lo, n_cols, n_cols)
     with guard as folder:
-        writer = None
-        for r0 in tqdm(starts, desc="slabs", unit="slab", disable=not progress or len(starts) < 2, leave=False):
-            r1 = min(r0 + slab, hi)
-            with warnings.catch_warnings():
-                if r0 != lo:  # say it once, not per slab
-                    warnings.simplefilter("ignore", UserWarning)
-                prj, theta = read_projections(path, slices=(r0, r1), angles=angles, theta_range=theta_range)
-            rec = recon(prj, theta, center=c, algorithm=algorithm, **kwargs)
-            if writer is None:
-                writer = StackWriter(folder, "recon", fmt, (hi - lo, *rec.shape[1:]))
-            writer.write(r0 - lo, rec)
-            logger.info("recon %s: rows %d:%d of %d:%d done (%.1f s)", path, r0, r1, lo, hi, time.perf_counter() - t0)
+        manifest_path = folder / "manifest.json"
+        manifest = {"job": identity, "slabs": {}}
+        if manifest_path.is_file():
+            old = json.loads(manifest_path.read_text())
+            if json.loads(json.dumps(old.get("job"), default=str)) != json.loads(json.dumps(identity, default=str)):
+                raise FileExistsError(
+                    f"{str(folder)!r} holds a partial run with other parameters or input; rerun it as it was, or "
+                    "pass --overwrite to discard it"
+                )
+            manifest["slabs"] = old.get("slabs", {})
+        _write_json(manifest_path, manifest)  # before the first slab
+        writer = StackWriter(folder, "recon", fmt, shape, resume=True)
+        todo = []
+        for r0, r1 in slabs:
+            done = manifest["slabs"].get(f"{r0}:{r1}")
+            block = writer.read(r0 - lo, r1 - lo) if done else None
+            if block is not None and _checksum(block) == done["sha256"]:
+                continue
+            manifest["slabs"].pop(f"{r0}:{r1}", None)
+            todo.append((r0, r1))
+        if len(todo) < len(slabs):
+            logger.info("recon %s: %d of %d slabs already done, verified and skipped", path, len(slabs) - len(todo),
+                        len(slabs))  # fmt: skip
+        failures: list[str] = []
+        bar = tqdm(total=len(slabs), initial=len(slabs) - len(todo), desc="slabs", unit="slab",
+                   disable=not progress or len(slabs) < 2, leave=False)  # fmt: skip
+        with bar:
+            for rows, result in _run_slabs(path, todo, work, client):
+                if isinstance(result, BaseException):
+                    failures.append(f"rows {rows[0]}:{rows[1]} ({type(result).__name__}: {result})")
+                    logger.error("recon %s: rows %d:%d failed: %s", path, rows[0], rows[1], result)
+                else:
+                    writer.write(rows[0] - lo, result)
+                    manifest["slabs"][f"{rows[0]}:{rows[1]}"] = {"sha256": _checksum(result)}
+                    _write_json(manifest_path, manifest)
+                    logger.info("recon %s: rows %d:%d done (%.1f s)", path, rows[0], rows[1], time.perf_counter() - t0)
+                bar.update(1)
+        if failures:
+            writer.close()
+            if not manifest["slabs"]:
+                shutil.rmtree(folder, ignore_errors=True)  # nothing to resume
+                raise SlabFailures(f"every slab failed: {failures[0]}")
+            raise SlabFailures(
+                f"{len(failures)} of {len(slabs)} slab(s) failed: {'; '.join(failures)}. The "
+                f"{len(manifest['slabs'])} done are kept in {str(folder)!r}: rerun the same command to resume"
+            )
         params = {
             "command": "recon",
             "input": str(Path(path).resolve()),
@@ -150,13 +274,14 @@ def recon_file(
             "center": c,
             "slices": list(slices) if slices else None,
             "slab": slab,
+            "cluster": None if client is None else str(getattr(client, "scheduler", None) and client.scheduler.address),
             "angles_deg": list(angles) if angles else None,
             "theta_range_given_deg": list(theta_range) if theta_range else None,
-            "n_projections": int(prj.shape[0]),
+            "n_projections": int(theta.size),
             "theta_range_deg": [float(np.rad2deg(theta.min())), float(np.rad2deg(theta.max()))],
-            "options": {k: v for k, v in kwargs.items() if k != "progress"},
+            "options": identity["options"],
             "format": fmt,
-            "shape": [hi - lo, *rec.shape[1:]],
+            "shape": list(shape),
             "versions": _versions(),
         }
         params["files"] = writer.close()
@@ -164,6 +289,35 @@ def recon_file(
         write_params(folder, params)
     logger.info("recon %s -> %s in %.1f s", path, out, params["seconds"])
     return params
+
+
+def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):
+    """Yield ``(rows, array or exception)`` for each slab as it finishes.
+
+    In this process one after the other, or on ``client``'s cluster, where the
+    scheduler re-runs a slab whose worker died (``distributed``'s
+    ``allowed-failures``) and a slab that raises is reported, not retried.
+    """
+    if client is None:
+        for rows in slabs:
+            try:
+                yield rows, recon_slab(path, rows, work)
+            except Exception as exc:  # reported by rows; the other slabs go on
+                yield rows, exc
+        return
+    from distributed import as_completed
+
+    futures = {
+        client.submit(recon_slab, str(path), rows, work, key=f"recon_slab-{rows[0]}-{rows[1]}-{uuid.uuid4().hex}"): rows
+        for rows in slabs
+    }
+    for future in as_completed(futures):
+        rows = futures[future]
+        if future.status == "error":
+            yield rows, future.exception()
+        else:
+            yield rows, future.result()
+        future.release()
 
 
 def align_file(

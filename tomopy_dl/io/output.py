@@ -50,6 +50,13 @@ class OutputDir:
         Files the job reads; the output may not be or enclose any of them.
     expected_bytes : int
         Size of the output, checked against the disk's free space.
+    resumable : bool
+        Work in ``.NAME.partial`` (reused if it exists) instead of a fresh
+        temporary folder, and keep it when the job fails with an error, so
+        that a rerun can pick up what was done (the caller keeps a manifest
+        there). SIGINT and SIGTERM still remove it: a deliberate stop leaves
+        nothing behind. With ``overwrite``, an existing partial folder is
+        discarded first.
 
     Raises
     ------
@@ -64,9 +71,17 @@ class OutputDir:
 
     OWNER_FILE = ".tomopy-dl-owner"
 
-    def __init__(self, path: str | os.PathLike, overwrite: bool = False, inputs=(), expected_bytes: int = 0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        overwrite: bool = False,
+        inputs=(),
+        expected_bytes: int = 0,
+        resumable: bool = False,
+    ):
         self.path = Path(path).absolute()
         self.overwrite = overwrite
+        self.resumable = resumable
         self.tmp: Path | None = None
         self._lock_fd: int | None = None
         self._old_handlers: dict = {}
@@ -101,6 +116,9 @@ class OutputDir:
             )
         self._lock()
         self._remove_stale()
+        self.partial = self.path.with_name(f".{self.path.name}.partial")
+        if resumable and overwrite and self.partial.exists():
+            shutil.rmtree(self.partial)
 
     # -- the lock and stale temporaries ------------------------------------------------
     def _lock(self) -> None:
@@ -140,8 +158,8 @@ class OutputDir:
         host = socket.gethostname()
         for tmp in self.path.parent.glob(f".{self.path.name}.*"):
             owner = tmp / self.OWNER_FILE
-            if not tmp.is_dir() or not owner.is_file():
-                continue
+            if not tmp.is_dir() or not owner.is_file() or tmp.name.endswith(".partial"):
+                continue  # a partial folder is kept on purpose, for a rerun to resume
             try:
                 their_host, pid = owner.read_text().split()
                 pid = int(pid)
@@ -155,7 +173,11 @@ class OutputDir:
 
     # -- the context -----------------------------------------------------------------
     def __enter__(self) -> Path:
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        if self.resumable:
+            self.tmp = self.partial
+            self.tmp.mkdir(exist_ok=True)
+        else:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         (self.tmp / self.OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         if threading.current_thread() is threading.main_thread():
             # SIGTERM would end the process without unwinding; make it unwind, so
@@ -171,7 +193,12 @@ class OutputDir:
         self._old_handlers.clear()
         try:
             if exc_type is not None:
-                shutil.rmtree(self.tmp, ignore_errors=True)
+                stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+                if self.resumable and not stopped:
+                    if self.tmp.exists():
+                        logger.warning("%s kept: rerun the same command to resume", self.tmp)
+                else:
+                    shutil.rmtree(self.tmp, ignore_errors=True)
                 return False
             (self.tmp / self.OWNER_FILE).unlink(missing_ok=True)
             if self.path.exists():
@@ -228,7 +255,7 @@ class StackWriter:
         The whole stack, for the HDF5 dataset.
     """
 
-    def __init__(self, folder: Path, name: str, fmt: str, shape: tuple[int, int, int]):
+    def __init__(self, folder: Path, name: str, fmt: str, shape: tuple[int, int, int], resume: bool = False):
         if fmt not in ("tiff", "h5"):
             raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
         self.folder, self.name, self.fmt, self.shape = Path(folder), name, fmt, tuple(int(n) for n in shape)
@@ -240,10 +267,31 @@ class StackWriter:
         else:
             import h5py
 
-            self._h5 = h5py.File(self.folder / f"{name}.h5", "w")
+            path = self.folder / f"{name}.h5"
+            if resume and path.is_file():
+                self._h5 = h5py.File(path, "a")
+                self._dset = self._h5["data"]
+                if self._dset.shape != self.shape:
+                    raise ValueError(f"{str(path)!r} holds shape {self._dset.shape}, not {self.shape}")
+                return
+            self._h5 = h5py.File(path, "w")
             chunks = (1, *self.shape[1:]) if self.shape[0] else None
             self._dset = self._h5.create_dataset("data", shape=self.shape, dtype=np.float32, chunks=chunks,
                                                  compression="gzip")  # fmt: skip
+
+    def read(self, start: int, stop: int) -> np.ndarray | None:
+        """Slices ``start .. stop - 1`` as written, or None where any is missing or unreadable."""
+        if self.fmt == "h5":
+            self._h5.flush()
+            return np.asarray(self._dset[start:stop], np.float32)
+        import tifffile
+
+        try:
+            return np.stack(
+                [tifffile.imread(self.folder / f"{self.name}_{i:05d}.tiff") for i in range(start, stop)]
+            ).astype(np.float32)
+        except (OSError, ValueError):
+            return None
 
     def write(self, start: int, block: np.ndarray) -> None:
         """Write ``block`` (k, ...) as slices ``start .. start + k - 1``."""
@@ -252,6 +300,7 @@ class StackWriter:
             self._dxchange.write_tiff_stack(block, fname=str(self.folder / self.name), start=int(start), overwrite=True)
         else:
             self._dset[start : start + block.shape[0]] = block
+            self._h5.flush()  # a crash after this keeps the block for a resumed run
 
     def close(self) -> list[str]:
         """Finish; returns the file names written, relative to the folder."""

@@ -1,0 +1,150 @@
+"""Slab-parallel reconstruction on dask.distributed: same volume, faults survived, resumable."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dxchange", reason="run scripts/install-dxchange.sh (CI does)")
+distributed = pytest.importorskip("distributed", reason="pip install 'tomopy-dl[distributed]' (CI does)")
+import tifffile  # noqa: E402
+
+from tomopy_dl.cli import main  # noqa: E402
+from tomopy_dl.io import write_example_dataexchange  # noqa: E402
+from tomopy_dl.pipeline import SlabFailures, recon_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    from tomopy_dl.distributed import connect
+
+    with connect("local", workers=2, threads_per_worker=1) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    return write_example_dataexchange(tmp_path_factory.mktemp("scan") / "scan.h5", size=40, rows=6, n_angles=61)
+
+
+def volume(folder):
+    files = sorted(folder.glob("recon_*.tiff"))
+    return np.stack([tifffile.imread(f) for f in files])
+
+
+@pytest.mark.parametrize(
+    "algorithm, kw",
+    [("fbp", {}), ("sirt", {"num_iter": 20}), ("mlem", {"num_iter": 20}), ("tv", {"num_iter": 30}),
+     ("ganrec", {"num_iter": 10})],  # fmt: skip
+)
+def test_cluster_equals_serial(client, scan, tmp_path, algorithm, kw):
+    common = dict(algorithm=algorithm, slab=2, progress=False, angles=(0, 120), **kw)
+    serial = recon_file(scan, tmp_path / "serial", **common)
+    dist = recon_file(scan, tmp_path / "dist", client=client, **common)
+    assert dist["files"] == serial["files"] and len(serial["files"]) == 6
+    a, b = volume(tmp_path / "serial"), volume(tmp_path / "dist")
+    if algorithm == "ganrec":  # its determinism guarantee: equal seeds, equal images, to float32 round-off
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()))
+    else:
+        np.testing.assert_array_equal(b, a)
+    manifest = json.loads((tmp_path / "dist" / "manifest.json").read_text())
+    assert sorted(manifest["slabs"]) == ["0:2", "2:4", "4:6"]
+
+
+def test_a_worker_killed_mid_slab_is_replaced(client, tmp_path):
+    scan = write_example_dataexchange(tmp_path / "slow.h5", size=64, rows=6, n_angles=91)
+    common = dict(algorithm="sirt", num_iter=600, slab=1, progress=False)
+    pids = client.run(os.getpid)
+    result = {}
+    job = threading.Thread(target=lambda: result.update(recon_file(scan, tmp_path / "dist", client=client, **common)))
+    job.start()
+    victim = None
+    deadline = time.time() + 60
+    while victim is None and time.time() < deadline:
+        busy = [addr for addr, tasks in client.processing().items() if tasks]
+        victim = busy[0] if busy else None
+        time.sleep(0.05)
+    assert victim is not None, "no worker ever held a slab"
+    time.sleep(0.3)  # well inside the slab
+    os.kill(pids[victim], signal.SIGKILL)
+    job.join(timeout=300)
+    assert result, "the job did not finish"
+    serial = recon_file(scan, tmp_path / "serial", **common)
+    assert len(serial["files"]) == 6
+    np.testing.assert_array_equal(volume(tmp_path / "dist"), volume(tmp_path / "serial"))
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_a_failing_slab_is_named_and_the_others_finish(client, tmp_path):
+    import h5py
+
+    scan = write_example_dataexchange(tmp_path / "bad.h5", size=32, rows=6, n_angles=31)
+    with h5py.File(scan, "a") as f:
+        f["exchange/data_white"][:, 2:4] = 0  # flats of rows 2-3 are dead: not a normalisation
+        f["exchange/data_dark"][:, 2:4] = 10
+    out = tmp_path / "out"
+    with pytest.raises(SlabFailures, match=r"1 of 3 slab\(s\) failed: rows 2:4 \(ValueError: the flat field"):
+        recon_file(scan, out, algorithm="fbp", slab=2, progress=False, client=client)
+    assert not out.exists()
+    manifest = json.loads((tmp_path / ".out.partial" / "manifest.json").read_text())
+    assert sorted(manifest["slabs"]) == ["0:2", "4:6"]
+
+
+def test_a_crashed_job_resumes_where_it_stopped(tmp_path, caplog):
+    scan = write_example_dataexchange(tmp_path / "scan.h5", size=64, rows=6, n_angles=91)
+    out = tmp_path / "out"
+    argv = ["recon", str(scan), "--out", str(out), "--algorithm", "sirt", "--num-iter", "400", "--slab", "1",
+            "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from tomopy_dl.cli import main; sys.exit(main())",
+                             *argv])  # fmt: skip
+    manifest = tmp_path / ".out.partial" / "manifest.json"
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.is_file():
+            done = len(json.loads(manifest.read_text())["slabs"])
+            if done >= 2:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # a crash: nothing runs after this
+    proc.wait()
+    assert 2 <= done < 6 and not out.exists()
+    with caplog.at_level("INFO", logger="tomopy_dl.pipeline"):
+        assert main(argv) == 0
+    skipped = [r.getMessage() for r in caplog.records if "already done, verified and skipped" in r.getMessage()]
+    assert skipped and int(skipped[0].split("recon ")[1].split(": ")[1].split(" of")[0]) >= 2
+    fresh = tmp_path / "fresh"
+    assert main([*argv[:3], str(fresh), *argv[4:]]) == 0
+    np.testing.assert_array_equal(volume(out), volume(fresh))
+
+
+def test_a_changed_job_does_not_resume_a_partial_run(tmp_path, capsys):
+    scan = write_example_dataexchange(tmp_path / "scan.h5", size=32, rows=2, n_angles=31)
+    partial = tmp_path / ".out.partial"
+    partial.mkdir()
+    (partial / "manifest.json").write_text(json.dumps({"job": {"algorithm": "sirt"}, "slabs": {"0:2": {}}}))
+    argv = ["recon", str(scan), "--out", str(tmp_path / "out"), "--algorithm", "fbp", "--no-progress"]
+    assert main(argv) == 2
+    assert "partial run with other parameters" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_an_unreachable_scheduler_fails_fast(scan, tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert main(["recon", str(scan), "--out", str(tmp_path / "o"), "--cluster", "tcp://127.0.0.1:9"]) == 2
+    assert time.perf_counter() - t0 < 30
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_core_package_does_not_import_dask():
+    code = "import sys, tomopy_dl, tomopy_dl.pipeline, tomopy_dl.cli; print(sorted(m for m in sys.modules " \
+           "if m.split('.')[0] in ('dask', 'distributed')))"  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
