@@ -92,7 +92,7 @@ def run_algorithm(path: str, algorithm: str, wedge: str, iters: int) -> dict:
     from tomopy_dl.physics import DEFAULT_MEMORY_BUDGET, clear_projector_cache, estimate_matrix_bytes
 
     n_det = sino.shape[2]
-    free = estimate_matrix_bytes(theta, n_det, n_det, n_det, build=True) > DEFAULT_MEMORY_BUDGET
+    free = estimate_matrix_bytes(theta, n_det, n_det, n_det) > DEFAULT_MEMORY_BUDGET
     os.environ["TOMOPY_DL_PROJECTOR_BUDGET"] = "0" if free else "1GB"
     small = np.ascontiguousarray(sino[:: max(1, theta.size // 16), :, :: max(1, n_det // 64)])
     tomopy_dl.recon(small, theta[:: max(1, theta.size // 16)], algorithm=algorithm, **kw)
@@ -170,14 +170,16 @@ def main() -> None:
         make_sinogram(sino, args.size, args.angles)
         print(f"\none slice {args.size}x{args.size}, {args.angles} angles, {args.iters} iterations (ganrec: "
               f"init_iter={args.iters}, num_iter={args.iters})")  # fmt: skip
-        head = f"{'algorithm':<10} {'wedge':<6} {'angles':>6} {'before MB':>9} {'peak MB':>8} {'peak-before':>11} {'s/iter':>8}"
+        head = (f"{'algorithm':<10} {'wedge':<6} {'angles':>6} {'before MB':>9} {'peak MB':>8} {'peak-before':>11}"
+                f" {'s/iter':>8}")  # fmt: skip
         print(head + "\n" + "-" * len(head), flush=True)
         for algorithm, wedge in ALGORITHMS:
             r = child("algorithm", str(sino), algorithm, wedge, str(args.iters))
             if isinstance(r, str):
                 print(f"{algorithm:<10} {wedge:<6} {r}", flush=True)
                 continue
-            per = r["seconds"] / (1 if algorithm == "fbp" else (2 * args.iters if algorithm == "ganrec" else args.iters))
+            n_it = 1 if algorithm == "fbp" else (2 * args.iters if algorithm == "ganrec" else args.iters)
+            per = r["seconds"] / n_it
             print(f"{algorithm:<10} {wedge:<6} {r['angles']:>6} {r['base_mb']:>9.0f} {r['peak_mb']:>8.0f}"
                   f" {r['peak_mb'] - r['base_mb']:>11.0f} {per:>8.2f}", flush=True)  # fmt: skip
         if args.skip_file:

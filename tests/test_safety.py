@@ -246,3 +246,15 @@ def test_ganrec_is_scale_invariant():
         rec = tomopy_dl.recon(sino * np.float32(scale), theta, **kw)
         assert np.isfinite(rec).all(), scale
         assert np.linalg.norm(rec / scale - ref) / np.linalg.norm(ref) < 1e-3, scale
+
+
+def test_notebook_outputs_are_ignored_by_git():
+    """Running the notebooks in place writes nb_data/ and nb_out/: git must not see them."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    for rel in ("notebooks/nb_data/scan.h5", "notebooks/nb_out/batch/summary.csv"):
+        assert subprocess.run(["git", "check-ignore", "-q", rel], cwd=root).returncode == 0, rel

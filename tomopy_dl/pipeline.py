@@ -187,7 +187,9 @@ def recon_file(
     n_proj, n_rows, n_cols = projections_shape(path)
     lo, hi = (0, n_rows) if slices is None else (int(slices[0]), int(slices[1]))
     if not 0 <= lo < hi <= n_rows:
-        raise ValueError(f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}")
+        raise ValueError(
+            f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}"
+        )
     c = float(as_centers(center, 1, n_cols, on_detector=True)[0])
     # Bad angles or a file without them show up here, once, before any work.
     _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
