@@ -258,3 +258,32 @@ def test_notebook_outputs_are_ignored_by_git():
         pytest.skip("not a git checkout")
     for rel in ("notebooks/nb_data/scan.h5", "notebooks/nb_out/batch/summary.csv"):
         assert subprocess.run(["git", "check-ignore", "-q", rel], cwd=root).returncode == 0, rel
+
+
+def _clean_stack(rows, cols, n_ang):
+    """Projections of a jitter-free object with features along both axes."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:cols, :cols] - cols / 2
+    obj = np.zeros((rows, cols, cols), np.float32)
+    for _ in range(5):
+        cy, cx, r = rng.uniform(-cols / 4, cols / 4, 2).tolist() + [rng.uniform(cols / 16, cols / 6)]
+        obj[:, (yy - cy) ** 2 + (xx - cx) ** 2 < r * r] += rng.uniform(0.2, 1)
+    obj *= (0.5 + 0.5 * np.sin(np.linspace(0, 3 * np.pi, rows)))[:, None, None]
+    theta = np.linspace(0, np.pi, n_ang, endpoint=False)
+    return tomopy_dl.project(obj, theta, pad=False), theta
+
+
+@pytest.mark.parametrize(
+    "rows, cols, n_ang",
+    [(8, 400, 60), (32, 128, 20), (200, 16, 60), (16, 256, 60), (64, 64, 90), (2, 128, 60)],
+    ids=["few rows, wide", "few angles", "tall, narrow", "wide", "square", "two rows"],
+)
+def test_no_jitter_in_no_jitter_out(rows, cols, n_ang):
+    prj, theta = _clean_stack(rows, cols, n_ang)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, sx, sy, _ = tomopy_dl.align_jitter(prj, theta, device="cpu", progress=False)
+    assert np.sqrt(np.mean(sx**2)) <= 0.1 and np.sqrt(np.mean(sy**2)) <= 0.1
+    messages = " ".join(str(w.message) for w in caught)
+    assert ("too few to measure row shifts" in messages) == (rows < 8)
+    assert ("too few to measure column shifts" in messages) == (cols < 32)
