@@ -353,7 +353,8 @@ def align_jitter(
     with device_lock(dev), torch.no_grad():
         native = torch.from_numpy(raw).to(dev)
         work, (fr, fc), filtered = prepare_stack(native, work_size, despeckle)
-        for i, (name, size, least) in enumerate((("row", work.shape[1], _MIN_ROWS), ("column", work.shape[2], _MIN_COLS))):
+        axes_sizes = (("row", work.shape[1], _MIN_ROWS), ("column", work.shape[2], _MIN_COLS))
+        for i, (name, size, least) in enumerate(axes_sizes):
             if keep[i] and size < least:
                 keep[i] = 0
                 warnings.warn(
