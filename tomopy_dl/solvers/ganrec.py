@@ -440,4 +440,6 @@ def ganrec(
             out[part] = x.detach()
             logger.info("ganrec: slices %d-%d, %d iterations, data L1 %.4g, D loss %.4g (chance: 1.386)",
                         part.start, min(part.stop, sino.shape[0]) - 1, stats["iterations"], stats["data_l1"], stats["d_loss"])
-    return out * unit
+    # The paper's modes without the quantitative fit return their own [0, 1]
+    # image, whatever the data's units; everything else is in data units.
+    return out if (mode != "ours" and not quantitative) else out * unit
