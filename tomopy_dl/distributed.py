@@ -48,8 +48,10 @@ def connect(cluster: str, workers: int | None = None, threads_per_worker: int | 
     workers : int, optional
         Worker processes of a local cluster; 2 by default.
     threads_per_worker : int, optional
-        Threads of each local worker (torch's threads too); by default the
-        machine's cores shared out among the workers.
+        Torch threads of each local worker; by default the machine's cores
+        shared out among the workers. Each worker runs one slab at a time
+        (torch already spreads one slab over its threads, and tomopy-dl
+        serialises work on a device within a process).
     timeout : float
         Seconds to reach a scheduler.
 
@@ -73,12 +75,19 @@ def connect(cluster: str, workers: int | None = None, threads_per_worker: int | 
         if n < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         threads = threads_per_worker or max(1, (os.cpu_count() or 1) // n)
-        local = distributed.LocalCluster(
-            n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=None,
-            silence_logs=logging.WARNING,
-        )  # fmt: skip
+        # Dask's nanny sets OMP_NUM_THREADS=1 in its workers (pre-spawn-environ),
+        # which would leave torch one thread whatever the worker's share of cores.
+        import dask
+
+        env = {f"distributed.nanny.pre-spawn-environ.{k}": threads
+               for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}  # fmt: skip
+        with dask.config.set(env):
+            local = distributed.LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.WARNING,
+            )  # fmt: skip
         client = distributed.Client(local)
-        logger.info("started a local Dask cluster: %d workers x %d threads", n, threads)
+        logger.info("started a local Dask cluster: %d workers, %d torch threads each", n, threads)
         try:
             yield client
         finally:
