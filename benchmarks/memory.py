@@ -35,24 +35,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import rss_mb, run_in_process
 
 ALGORITHMS = [("fbp", "0-180"), ("sirt", "0-180"), ("mlem", "0-180"), ("tv", "0-180"), ("ganrec", "0-180"),
               ("ganrec", "0-120")]  # fmt: skip
-
-
-def rss_mb() -> float:
-    """This process's peak RSS in MB.
-
-    Linux's ``ru_maxrss`` carries the parent's peak across ``exec``, so the
-    peak of this process's own memory map (``VmHWM``) is read instead.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def phantom(n: int) -> np.ndarray:
@@ -139,11 +125,7 @@ def run_file(path: str, out: str) -> dict:
 
 
 def child(*args: str) -> dict | str:
-    proc = subprocess.run([sys.executable, __file__, "--case", *args], capture_output=True, text=True)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return "failed: " + ((proc.stderr.strip().splitlines() or ["?"])[-1])[:100]
+    return run_in_process(__file__, "--case", *args)
 
 
 def main() -> None:

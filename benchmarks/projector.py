@@ -29,31 +29,14 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import rss_mb, run_in_process
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-
-
-def rss_mb() -> float:
-    """This process's peak RSS in MB.
-
-    Linux's ``ru_maxrss`` carries the parent's peak across ``exec``, so the
-    peak of this process's own memory map (``VmHWM``) is read instead.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def timed(fn, repeats: int) -> float:
@@ -124,13 +107,7 @@ def run_case(kind: str, n: int, n_ang: int, batch: int, repeats: int) -> dict:
 
 
 def child(kind: str, n: int, n_ang: int, batch: int, repeats: int) -> dict | str:
-    cmd = [sys.executable, __file__, "--case", kind, str(n), str(n_ang), str(batch), str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    for line in reversed(out.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    tail = (out.stderr.strip().splitlines() or ["?"])[-1]
-    return f"failed: {tail[:80]}"
+    return run_in_process(__file__, "--case", kind, str(n), str(n_ang), str(batch), str(repeats))
 
 
 def machine() -> str:

@@ -27,14 +27,13 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import run_in_process
 
 
 def _empty(i):
@@ -106,16 +105,12 @@ def main() -> None:
     base = None
     empty = None
     for workers in (0, 1, 2):
-        cmd = [sys.executable, __file__, "--engine", str(workers)] + [
-            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k != "engine"
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k != "engine"]
+        r = run_in_process(__file__, "--engine", str(workers), *flags)
         name = "in-process" if workers == 0 else f"LocalCluster {workers} worker(s) x {max(1, cores // workers)} thr"
-        if not lines:
-            print(f"{name:<34} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:80]}")
+        if isinstance(r, str):
+            print(f"{name:<34} {r}")
             continue
-        r = json.loads(lines[-1])
         base = r["wall"] if workers == 0 else base
         start = f"{r['start']:>8.2f}" if "start" in r else f"{'-':>8}"
         ratio = base / r["wall"] if base else float("nan")

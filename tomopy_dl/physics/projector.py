@@ -128,30 +128,18 @@ class _SparseApply(torch.autograd.Function):
         return torch.sparse.mm(ctx.mat_t, grad.t()).t(), None, None
 
 
-class _Project(torch.autograd.Function):
-    """Matrix-free ``A x`` for images (B, nx, ny); the backward recomputes ``A^T``."""
+class _MatrixFreeApply(torch.autograd.Function):
+    """Matrix-free ``A x`` (or ``A^T y`` with ``transpose``); the backward recomputes the other."""
 
     @staticmethod
-    def forward(ctx, x, geom):
-        ctx.geom = geom
-        return forward_project(geom, x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return back_project(ctx.geom, grad.contiguous()), None
-
-
-class _BackProject(torch.autograd.Function):
-    """Matrix-free ``A^T y`` for sinograms (B, nangles, n_det); the backward is ``A``."""
-
-    @staticmethod
-    def forward(ctx, y, geom):
-        ctx.geom = geom
-        return back_project(geom, y)
+    def forward(ctx, x, geom, transpose: bool):
+        ctx.geom, ctx.transpose = geom, transpose
+        return back_project(geom, x) if transpose else forward_project(geom, x)
 
     @staticmethod
     def backward(ctx, grad):
-        return forward_project(ctx.geom, grad.contiguous()), None
+        grad = grad.contiguous()
+        return (forward_project(ctx.geom, grad) if ctx.transpose else back_project(ctx.geom, grad)), None, None
 
 
 class ParallelBeamProjector(torch.nn.Module):
@@ -251,7 +239,8 @@ class ParallelBeamProjector(torch.nn.Module):
         """Project images ``(..., num_gridx, num_gridy)`` to sinograms ``(..., nangles, n_det)``."""
         lead = self._check(x, self.image_shape, "x")
         if self._geom is not None:
-            return _Project.apply(x.reshape(-1, *self.image_shape), self._geom).reshape(*lead, *self.sino_shape)
+            flat = x.reshape(-1, *self.image_shape)
+            return _MatrixFreeApply.apply(flat, self._geom, False).reshape(*lead, *self.sino_shape)
         flat = x.reshape(-1, self.num_gridx * self.num_gridy)
         return _SparseApply.apply(flat, self._mat, self._mat_t).reshape(*lead, *self.sino_shape)
 
@@ -259,7 +248,8 @@ class ParallelBeamProjector(torch.nn.Module):
         """Back-project sinograms ``(..., nangles, n_det)`` to images ``(..., num_gridx, num_gridy)``."""
         lead = self._check(y, self.sino_shape, "y")
         if self._geom is not None:
-            return _BackProject.apply(y.reshape(-1, *self.sino_shape), self._geom).reshape(*lead, *self.image_shape)
+            flat = y.reshape(-1, *self.sino_shape)
+            return _MatrixFreeApply.apply(flat, self._geom, True).reshape(*lead, *self.image_shape)
         flat = y.reshape(-1, self.theta.size * self.n_det)
         return _SparseApply.apply(flat, self._mat_t, self._mat).reshape(*lead, *self.image_shape)
 
