@@ -58,7 +58,8 @@ def recon_slab(path: str | os.PathLike, rows: tuple[int, int], params: dict) -> 
 
     Reads rows ``[rows[0], rows[1])`` of a Data Exchange file (and only
     those), normalises them with their flats and darks, takes ``-log`` and
-    reconstructs them. Pure: no output, no shared state. The in-process job
+    reconstructs them. It writes nothing and depends only on its arguments
+    (and the file), so it can run anywhere, any number of times. The in-process job
     and every Dask worker call this same function.
 
     Parameters
@@ -276,7 +277,7 @@ def recon_file(
             "center": c,
             "slices": list(slices) if slices else None,
             "slab": slab,
-            "cluster": None if client is None else str(getattr(client, "scheduler", None) and client.scheduler.address),
+            "cluster": getattr(getattr(client, "scheduler", None), "address", None),
             "angles_deg": list(angles) if angles else None,
             "theta_range_given_deg": list(theta_range) if theta_range else None,
             "n_projections": int(theta.size),
