@@ -112,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
         p.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
         p.add_argument("--format", default="tiff", choices=["tiff", "h5"], help="output format (default tiff)")
-        p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+        p.add_argument(
+            "--overwrite", action="store_true", help="replace an --out that tomopy-dl wrote (and a partial run)"
+        )
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -158,6 +160,14 @@ def _file_job(args) -> int:
             else:
                 from .distributed import connect
 
+                try:
+                    import distributed  # noqa: F401  (its import sets its loggers to INFO)
+                except ImportError:
+                    pass  # connect() says how to install it
+
+                if not args.verbose:  # the command line shows Dask's warnings and errors only
+                    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+                        logging.getLogger(name).setLevel(logging.WARNING)
                 with connect(args.cluster, workers=args.workers) as client:
                     params = recon_file(args.input, args.out, client=client, **job)
         else:
