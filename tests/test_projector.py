@@ -215,6 +215,17 @@ def test_matrix_free_falls_back_to_eager_when_compile_fails(monkeypatch):
     monkeypatch.setattr(matrix_free, "_COMPILED", {})
     monkeypatch.setattr(matrix_free, "_COMPILE_FAILED", set())
     monkeypatch.setattr(torch, "compile", broken)
+    # Eager chunks hold every intermediate, so they must be cut smaller than
+    # the fused kernel's: here one angle each (40 rays x 28 slabs per angle).
+    monkeypatch.setattr(matrix_free, "_EAGER_ELEMENTS", 2000)
+    chunks = []
+    eager_forward = matrix_free._forward_chunk
+
+    def recording(img, bf, *rest):
+        chunks.append(bf.shape[0])
+        return eager_forward(img, bf, *rest)
+
+    monkeypatch.setattr(matrix_free, "_forward_chunk", recording)
     case = EXACT_CASES[0]
     args = (case["theta"], case["n_det"], case["nx"], case["ny"], case["center"], "cpu")
     mf = ParallelBeamProjector(*args, method="matrix_free")
@@ -222,6 +233,7 @@ def test_matrix_free_falls_back_to_eager_when_compile_fails(monkeypatch):
     x = torch.rand(1, case["nx"], case["ny"])
     assert rel_l2(mf(x), mat(x).numpy()) < 1e-5
     assert "forward:cpu" in matrix_free._COMPILE_FAILED
+    assert chunks and max(chunks) == 1
 
 
 def test_matrix_free_per_slice_centres_are_ray_offsets(ref):

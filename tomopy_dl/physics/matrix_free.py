@@ -207,29 +207,37 @@ def compile_enabled() -> bool:
     return os.environ.get("TOMOPY_DL_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _run(name: str, fn, device: torch.device, *args, **kwargs):
+def _fused(name: str, device: torch.device) -> bool:
+    """Whether kernel ``name`` goes through ``torch.compile`` on ``device`` (not disabled, not failed)."""
+    return compile_enabled() and f"{name}:{device.type}" not in _COMPILE_FAILED
+
+
+def _run(name: str, fn, device: torch.device, *args):
     """Run ``fn`` compiled for ``device`` when possible, else eagerly.
 
     A compile failure (no C++ compiler, no Triton, an unsupported op) is
-    logged at DEBUG once and that kernel stays eager for the process.
+    logged at DEBUG once, that kernel stays eager for the process, and None
+    is returned: the caller's chunk was sized for the fused kernel, which
+    materialises nothing, and must be cut to the eager size before it runs.
     """
     key = f"{name}:{device.type}"
-    if compile_enabled() and key not in _COMPILE_FAILED:
-        with _COMPILE_LOCK:
-            if key not in _COMPILED:
-                _COMPILED[key] = torch.compile(fn, dynamic=True)
-        try:
-            out = _COMPILED[key](*args, **kwargs)
-            _COMPILE_OK.add(key)
-            return out, True
-        except Exception as err:  # compile errors come in many types
-            _COMPILE_FAILED.add(key)
-            logger.debug("torch.compile unavailable for %s (%s); running eagerly", key, err)
-    return fn(*args, **kwargs), False
+    if not _fused(name, device):
+        return fn(*args)
+    with _COMPILE_LOCK:
+        if key not in _COMPILED:
+            _COMPILED[key] = torch.compile(fn, dynamic=True)
+    try:
+        out = _COMPILED[key](*args)
+    except Exception as err:  # compile errors come in many types
+        _COMPILE_FAILED.add(key)
+        logger.debug("torch.compile unavailable for %s (%s); running eagerly", key, err)
+        return None
+    _COMPILE_OK.add(key)
+    return out
 
 
-def _chunk_angles(n_items: int, per_angle: int, compiled_guess: bool) -> int:
-    budget = _COMPILED_ELEMENTS if compiled_guess else _EAGER_ELEMENTS
+def _chunk_angles(n_items: int, per_angle: int, fused: bool) -> int:
+    budget = _COMPILED_ELEMENTS if fused else _EAGER_ELEMENTS
     return max(1, min(n_items, budget // max(per_angle, 1)))
 
 
@@ -248,7 +256,7 @@ def _per_slice(name: str, device: torch.device) -> bool:
     256 and 1024^2 x 1536, 2 cores); eager mode shares the lengths across a
     batch, and GPUs want big launches, so both keep the batch.
     """
-    return device.type == "cpu" and compile_enabled() and f"{name}:cpu" not in _COMPILE_FAILED
+    return device.type == "cpu" and _fused(name, device)
 
 
 def forward_project(geom: MatrixFreeGeometry, x: torch.Tensor, power: int = 1) -> torch.Tensor:
@@ -272,32 +280,38 @@ def back_project(geom: MatrixFreeGeometry, y: torch.Tensor) -> torch.Tensor:
 
 def _forward_batch(geom: MatrixFreeGeometry, x: torch.Tensor, power: int) -> torch.Tensor:
     out = torch.zeros(x.shape[0], geom.n_angles, geom.n_det, device=x.device, dtype=torch.float32)
-    compiled = compile_enabled()
     for g in geom.groups:
         img, stride = _pad_drive_contiguous(x, g.drive_x)
-        per = _chunk_angles(g.n, x.shape[0] * geom.n_det * g.n_u, compiled)
-        for a0 in range(0, g.n, per):
+        a0 = 0
+        while a0 < g.n:
+            per = _chunk_angles(g.n, x.shape[0] * geom.n_det * g.n_u, _fused("forward", x.device))
             sl = slice(a0, a0 + per)
-            res, compiled = _run(
+            res = _run(
                 "forward", _forward_chunk, x.device, img, g.bf[sl], g.bi[sl], g.qf[sl], g.qi[sl],
                 g.qmin[sl], g.absq[sl], g.length[sl], g.n_v, stride, power,
             )  # fmt: skip
+            if res is None:  # compiling failed: the same angles again, in eager-sized chunks
+                continue
             out[:, g.rows[sl]] = res
+            a0 += per
     return out
 
 
 def _back_batch(geom: MatrixFreeGeometry, y: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(y.shape[0], geom.nx, geom.ny, device=y.device, dtype=torch.float32)
-    compiled = compile_enabled()
-    per = _chunk_angles(geom.n_angles, y.shape[0] * 2 * geom.nx * geom.ny, compiled)
-    for a0 in range(0, geom.n_angles, per):
+    a0 = 0
+    while a0 < geom.n_angles:
+        per = _chunk_angles(geom.n_angles, y.shape[0] * 2 * geom.nx * geom.ny, _fused("adjoint", y.device))
         sl = slice(a0, a0 + per)
         # (B, n_det + 2P, a): angles contiguous, rays padded with zeros.
         sino = torch.nn.functional.pad(y[:, sl], (_PAD, _PAD)).transpose(1, 2)
-        res, compiled = _run(
+        res = _run(
             "adjoint", _adjoint_chunk, y.device, sino.reshape(y.shape[0], -1).contiguous(),
             geom.xs_i[:, sl], geom.xs_f[:, sl], geom.yc_i[:, sl], geom.yc_f[:, sl],
             geom.half[sl], geom.ramp[sl], geom.peak[sl],
         )  # fmt: skip
+        if res is None:  # compiling failed: the same angles again, in eager-sized chunks
+            continue
         out += res
+        a0 += per
     return out
