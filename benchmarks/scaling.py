@@ -45,8 +45,8 @@ def run_engine(workers: int, args) -> dict:
     from distributed import as_completed
 
     from tomopy_dl.distributed import connect
-    from tomopy_dl.io import write_example_dataexchange
     from tomopy_dl.pipeline import recon_file
+    from tomopy_dl.sim import write_example_dataexchange
 
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp())

@@ -88,8 +88,10 @@ def upstream(n: int = 256, n_ang: int = 120) -> str:
     op, ours_sino = sino_for(n, n_ang, "cpu")
     for mode in ("ours", "faithful"):
         t = per_iteration(op, ours_sino, "cpu", mode)
-        lines.append(f"tomopy_dl ganrec {mode} {n}px/{n_ang} angles: {t:.3f} s/iteration ({1 / t:.2f} it/s), "
-                     f"{theirs / t:.1f}x upstream's iterations per second")
+        lines.append(
+            f"tomopy_dl ganrec {mode} {n}px/{n_ang} angles: {t:.3f} s/iteration ({1 / t:.2f} it/s), "
+            f"{theirs / t:.1f}x upstream's iterations per second"
+        )
     return "\n".join(lines)
 
 
@@ -105,8 +107,10 @@ def main() -> None:
         return
     warnings.simplefilter("ignore", UserWarning)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-          + (f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+    print(
+        f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        + (f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
+    )
     print()
     print(f"{'device':<6} {'case':<46} {'s/it':>8} {'it/s':>8}")
     for dev in devices:
@@ -114,11 +118,16 @@ def main() -> None:
             op, sino = sino_for(n, 180, dev)
             for mode in ("ours", "faithful"):
                 t = per_iteration(op, sino, dev, mode)
-                print(f"{dev:<6} {f'one slice {n}^2, 180 angles/120 deg, {mode}':<46} {t:>8.4f} {1 / t:>8.1f}", flush=True)
+                print(
+                    f"{dev:<6} {f'one slice {n}^2, 180 angles/120 deg, {mode}':<46} {t:>8.4f} {1 / t:>8.1f}", flush=True
+                )
         batch = args.batch or (16 if dev == "cuda" else 4)
         op, sino = sino_for(256, 180, dev, slices=batch)
         t = per_iteration(op, sino, dev, "ours", batch_size=batch)
-        print(f"{dev:<6} {f'batch of {batch} x 256^2, ours (slice-it/s)':<46} {t / batch:>8.4f} {batch / t:>8.1f}", flush=True)
+        print(
+            f"{dev:<6} {f'batch of {batch} x 256^2, ours (slice-it/s)':<46} {t / batch:>8.4f} {batch / t:>8.1f}",
+            flush=True,
+        )
         n_vol = args.volume_slices or (128 if dev == "cuda" else 8)
         vol_batch = batch if dev == "cuda" else 1
         op, sino = sino_for(256, 180, dev, slices=n_vol)

@@ -58,7 +58,16 @@ def test_does_not_modify_tomo(ref, sino):
 def test_two_dimensional_chunks_as_with_nchunk_0(ref, sino):
     recon3 = tomopy_style_call(tomopy_dl.sirt, sino[:1], ref["theta"], [47.0], 94, num_iter=4)
     recon2 = np.full((94, 94), 1e-6, np.float32)
-    tomopy_dl.sirt(sino[0], np.float32(47.0), recon2, ref["theta"].astype(np.float32), num_gridx=94, num_gridy=94, options={}, num_iter=4)
+    tomopy_dl.sirt(
+        sino[0],
+        np.float32(47.0),
+        recon2,
+        ref["theta"].astype(np.float32),
+        num_gridx=94,
+        num_gridy=94,
+        options={},
+        num_iter=4,
+    )
     np.testing.assert_array_equal(recon2, recon3[0])
 
 
@@ -85,7 +94,9 @@ def test_per_slice_centres_and_grid(ref, sino):
 
 def test_non_square_grid(ref, sino):
     recon = np.full((2, 70, 50), 1e-6, np.float32)
-    tomopy_dl.sirt(sino[:2], np.full(2, 47, np.float32), recon, ref["theta"], num_gridx=70, num_gridy=50, options={}, num_iter=3)
+    tomopy_dl.sirt(
+        sino[:2], np.full(2, 47, np.float32), recon, ref["theta"], num_gridx=70, num_gridy=50, options={}, num_iter=3
+    )
     assert np.abs(recon).max() > 0.05
 
 
@@ -98,7 +109,17 @@ def test_concurrent_chunks_in_threads_match_serial(ref, sino):
     shared = np.full((6, 94, 94), 1e-6, np.float32)
     with cf.ThreadPoolExecutor(4) as ex:
         futs = [
-            ex.submit(tomopy_dl.sirt, sino[s], centers[s], shared[s], theta, num_gridx=94, num_gridy=94, options={}, num_iter=6)
+            ex.submit(
+                tomopy_dl.sirt,
+                sino[s],
+                centers[s],
+                shared[s],
+                theta,
+                num_gridx=94,
+                num_gridy=94,
+                options={},
+                num_iter=6,
+            )
             for s in (slice(0, 2), slice(2, 3), slice(3, 5), slice(5, 6))
         ]
         for f in futs:

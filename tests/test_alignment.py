@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import tomopy_dl
-from tomopy_dl.metrics import jitter_rmse, observable_col_shifts
+from tomopy_dl.metrics import jitter_rmse
+from tomopy_dl.physics import observable_col_shifts
 from tomopy_dl.prep.filters import impulse_fraction, median3x3
 from tomopy_dl.prep.shift import displace
 from tomopy_dl.sim import add_jitter, add_poisson_noise, add_salt_and_pepper, make_object, project
@@ -143,7 +144,7 @@ def test_align_jitter_without_coarse_start_still_corrects(small_scan):
         (dict(algorithm="gridrec"), "algorithm must be"),
         (dict(pad=(1,)), "pad must be"),
         (dict(pad=(-1, 0)), "non-negative"),
-        (dict(center=1e4), "center must lie"),
+        (dict(center=1e4), "center 10000 is off the detector"),
         (dict(iters=0), "iters"),
         (dict(refine="yes"), "refine must be"),
         (dict(weights="/nonexistent/w.pt"), "not found"),

@@ -16,8 +16,8 @@ distributed = pytest.importorskip("distributed", reason="pip install 'tomopy-dl[
 import tifffile  # noqa: E402
 
 from tomopy_dl.cli import main  # noqa: E402
-from tomopy_dl.io import write_example_dataexchange  # noqa: E402
 from tomopy_dl.pipeline import SlabFailures, recon_file  # noqa: E402
+from tomopy_dl.sim import write_example_dataexchange  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,13 @@ def volume(folder):
 
 @pytest.mark.parametrize(
     "algorithm, kw",
-    [("fbp", {}), ("sirt", {"num_iter": 20}), ("mlem", {"num_iter": 20}), ("tv", {"num_iter": 30}),
-     ("ganrec", {"num_iter": 10})],  # fmt: skip
+    [
+        ("fbp", {}),
+        ("sirt", {"num_iter": 20}),
+        ("mlem", {"num_iter": 20}),
+        ("tv", {"num_iter": 30}),
+        ("ganrec", {"num_iter": 10}),
+    ],  # fmt: skip
 )
 def test_cluster_equals_serial(client, scan, tmp_path, algorithm, kw):
     common = dict(algorithm=algorithm, slab=2, progress=False, angles=(0, 120), **kw)

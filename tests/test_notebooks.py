@@ -27,7 +27,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(path, work)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     if path.stem == "batch_reconstruction":
@@ -35,7 +37,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert summary.count(",ok,") == 3 and "failed" in summary
         # A second run skips what is done.
         nb2 = nbformat.read(path, as_version=4)
-        nbclient.NotebookClient(nb2, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+        nbclient.NotebookClient(
+            nb2, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+        ).execute()
         assert (work / "nb_out" / "batch" / "summary.csv").read_text().count("skipped (done before)") == 3
     if path.stem == "limited_angle_ganrec":
         assert list((work / "nb_out" / "limited_angle" / "ganrec").glob("recon_*.tiff"))

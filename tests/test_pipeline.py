@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tomopy_dl.cli import main
-from tomopy_dl.io import read_projections, write_example_dataexchange
+from tomopy_dl.pipeline import read_projections
 from tomopy_dl.prep.normalize import minus_log, normalize
+from tomopy_dl.sim import write_example_dataexchange
 
 dxchange = pytest.importorskip("dxchange", reason="run scripts/install-dxchange.sh (CI does)")
 
@@ -74,7 +75,7 @@ def test_align_command_writes_projections_and_shifts(tmp_path):
         (["recon", "{dx}", "--slices", "0:99"], "outside the detector"),
         (["recon", "{dx}", "--angles", "200:300"], "keeps 0 projection"),
         (["recon", "{bad}"], "lacks the Data Exchange"),
-        (["align", "{dx}", "--center", "1e5"], "center must lie"),
+        (["align", "{dx}", "--center", "1e5"], "center 100000 is off the detector"),
     ],
 )
 def test_bad_input_leaves_no_output(dx_file, tmp_path, capsys, argv, message):

@@ -9,9 +9,14 @@ from conftest import rel_l2
 
 import tomopy_dl
 from tomopy_dl import solvers
-from tomopy_dl.physics import matrix_free
-from tomopy_dl.physics import ParallelBeamProjector, detector_width, get_projector, ray_offsets, unmeasured_angles
-
+from tomopy_dl.physics import (
+    ParallelBeamProjector,
+    detector_width,
+    get_projector,
+    matrix_free,
+    ray_offsets,
+    unmeasured_angles,
+)
 
 METHODS = ["matrix", "matrix_free"]
 

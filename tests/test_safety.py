@@ -14,8 +14,9 @@ import pytest
 
 import tomopy_dl
 from tomopy_dl.cli import main
-from tomopy_dl.io import OutputDir, write_example_dataexchange
+from tomopy_dl.io import OutputDir
 from tomopy_dl.prep.normalize import normalize
+from tomopy_dl.sim import write_example_dataexchange
 
 dxchange = pytest.importorskip("dxchange", reason="run scripts/install-dxchange.sh (CI does)")
 

@@ -10,7 +10,9 @@ from tomopy_dl.physics import ParallelBeamProjector
 from tomopy_dl.solvers import angle_weights, filter_sinogram
 
 
-@pytest.mark.parametrize("proj, theta, key", [("proj_pad", "theta", "rec_sirt"), ("proj_lim", "theta_lim", "rec_sirt_lim")])
+@pytest.mark.parametrize(
+    "proj, theta, key", [("proj_pad", "theta", "rec_sirt"), ("proj_lim", "theta_lim", "rec_sirt_lim")]
+)
 def test_sirt_matches_tomopy_sirt(ref, proj, theta, key):
     sl = ref["sirt_slices"]
     rec = tomopy_dl.recon(ref[proj][:, sl], ref[theta], algorithm="sirt", num_iter=50, device="cpu")
@@ -40,8 +42,10 @@ def test_fbp_lies_on_the_object(ref):
     assert abs(_crop(rec).mean() / ref["obj"].mean() - 1) < 0.05
 
 
-@pytest.mark.parametrize("algorithm, kwargs", [("fbp", {}), ("sirt", dict(num_iter=100)), ("mlem", dict(num_iter=60)),
-                                               ("tv", dict(num_iter=150))])
+@pytest.mark.parametrize(
+    "algorithm, kwargs",
+    [("fbp", {}), ("sirt", dict(num_iter=100)), ("mlem", dict(num_iter=60)), ("tv", dict(num_iter=150))],
+)
 @pytest.mark.parametrize("center_shift", [0.0, -3.5])
 def test_reconstruction_puts_an_asymmetric_object_in_place(algorithm, kwargs, center_shift):
     """An off-centre, asymmetric block comes back where it was: no flip, rotation or shift."""
@@ -54,8 +58,17 @@ def test_reconstruction_puts_an_asymmetric_object_in_place(algorithm, kwargs, ce
     center = n_det / 2 + center_shift
     op = ParallelBeamProjector(theta, n_det, n, n, center=center, device="cpu")
     proj = op(torch.from_numpy(obj)).numpy()
-    rec = tomopy_dl.recon(proj, theta, center=center, sinogram_order=True, algorithm=algorithm,
-                          num_gridx=n, num_gridy=n, device="cpu", **kwargs)[0]
+    rec = tomopy_dl.recon(
+        proj,
+        theta,
+        center=center,
+        sinogram_order=True,
+        algorithm=algorithm,
+        num_gridx=n,
+        num_gridy=n,
+        device="cpu",
+        **kwargs,
+    )[0]
     rec = np.clip(rec, 0, None)
     yy, xx = np.mgrid[:n, :n]
 

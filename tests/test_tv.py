@@ -6,7 +6,8 @@ import torch
 
 import tomopy_dl
 from tomopy_dl.solvers import mlem, sirt, tv
-from tomopy_dl.solvers.tv import auto_reg_par, div2d, estimate_noise, grad2d, tv_norm, tv_objective
+from tomopy_dl.solvers.iterative import tv_objective
+from tomopy_dl.solvers.prior import auto_reg_par, div2d, estimate_noise, grad2d, tv_norm
 
 
 def test_div_is_minus_the_adjoint_of_grad():
@@ -78,7 +79,8 @@ def test_per_slice_weights_and_bad_weights(wedge):
 def test_tv_through_recon(wedge):
     _, theta, op, sino = wedge
     proj = np.swapaxes(sino.numpy(), 0, 1)
-    rec = tomopy_dl.recon(proj, theta, center=29.0, algorithm="tv", num_iter=100, num_gridx=40, num_gridy=40,
-                          device="cpu", progress=False)
+    rec = tomopy_dl.recon(
+        proj, theta, center=29.0, algorithm="tv", num_iter=100, num_gridx=40, num_gridy=40, device="cpu", progress=False
+    )
     direct = tv(sino, op, num_iter=100)
     np.testing.assert_allclose(rec, direct.numpy(), rtol=1e-5, atol=1e-6)

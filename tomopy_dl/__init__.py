@@ -15,35 +15,39 @@ align_jitter
     for ``tomopy.prep.alignment.align_joint``.
 shift_images
     Sub-pixel ``tomopy.shift_images``: undoes the shifts ``align_jitter`` returns.
+
+Names load on first use, so ``import tomopy_dl`` is cheap.
 """
 
 from __future__ import annotations
 
 import logging
 
-from .adapter import fbp, ganrec, mlem, recon, register, sirt, tv
-from .physics import ParallelBeamProjector, get_projector
-from .prep import align_jitter, shift_images
-from .sim import project
+from .adapter.tomopy_names import register
+from .util.lazy import attach
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "project",
-    "recon",
-    "fbp",
-    "sirt",
-    "mlem",
-    "tv",
-    "ganrec",
-    "register",
-    "align_jitter",
-    "shift_images",
-    "ParallelBeamProjector",
-    "get_projector",
-    "__version__",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "project": ".sim.forward",
+        "recon": ".adapter.standalone",
+        "fbp": ".adapter.contract",
+        "sirt": ".adapter.contract",
+        "mlem": ".adapter.contract",
+        "tv": ".adapter.contract",
+        "ganrec": ".adapter.contract",
+        "align_jitter": ".prep.alignment",
+        "shift_images": ".prep.shift",
+        "ParallelBeamProjector": ".physics.projector",
+        "get_projector": ".physics.projector",
+    },
+)
+__all__ += ["register", "__version__"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+# The product: after ``import tomopy_dl``, ``tomopy.recon(..., algorithm='ganrec')`` works.
+# Idempotent, and it loads neither torch nor TomoPy's solvers.
 register()

@@ -7,9 +7,21 @@ import logging
 import sys
 
 from . import __version__
-from .pipeline import RECON_ALGORITHMS
+from .solvers.table import ALGORITHMS, GANREC_MODES
 
 __all__ = ["main"]
+
+
+def _iterations_help() -> str:
+    """Each algorithm's default iterations, from the algorithm table."""
+    parts = []
+    for name, spec in ALGORITHMS.items():
+        n = spec.defaults.get("num_iter", "-")
+        if n is None and name == "ganrec":
+            n = GANREC_MODES[spec.defaults["mode"]]["num_iter"]
+        if n != "-":
+            parts.append(f"{name} {n}")
+    return "iterations (default: " + ", ".join(parts) + ")"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,8 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-angle", type=float, default=120.0, help="scan range 0..MAX degrees (default 120)")
     demo.add_argument("--angles", type=int, default=121, help="number of projections (default 121)")
     demo.add_argument("--photons", type=float, default=1e5, help="photons per pixel for Poisson noise; 0 for none")
-    demo.add_argument("--num-iter", type=int, default=100, help="iterations of sirt and mlem (default 100)")
-    demo.add_argument("--ganrec-iter", type=int, default=300, help="iterations of ganrec (default 300)")
+    demo.add_argument(
+        "--num-iter",
+        type=int,
+        default=None,
+        help=f"iterations of sirt and mlem (default {ALGORITHMS['sirt'].defaults['num_iter']})",
+    )
+    demo.add_argument(
+        "--ganrec-iter",
+        type=int,
+        default=None,
+        help=f"iterations of ganrec (default {GANREC_MODES[ALGORITHMS['ganrec'].defaults['mode']]['num_iter']})",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the noise and of ganrec (default 0)")
     demo.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
     demo.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -77,8 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("input", help="Data Exchange HDF5 file")
     rec.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    rec.add_argument("--algorithm", default="sirt", choices=RECON_ALGORITHMS)
-    rec.add_argument("--num-iter", type=int, default=None, help="iterations (sirt/mlem default 100, tv 300, ganrec 300)")
+    rec.add_argument(
+        "--algorithm",
+        default="sirt",
+        choices=tuple(ALGORITHMS),
+        help="; ".join(f"{name}: {spec.summary}" for name, spec in ALGORITHMS.items()) + " (default sirt)",
+    )
+    rec.add_argument("--num-iter", type=int, default=None, help=_iterations_help())
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
     rec.add_argument(
         "--theta-range",
@@ -104,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     align.add_argument("input", help="Data Exchange HDF5 file")
     align.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    align.add_argument("--iters", type=int, default=2, help="passes (default 2)")
+    align.add_argument("--iters", type=int, default=None, help="passes (default: align_jitter's)")
     align.add_argument("--axes", default="both", choices=["both", "row", "col"], help="which shifts to correct")
     align.add_argument("--weights", default=None, help="weights from train-jitter (default: the shipped ones)")
     for p in (rec, align):
@@ -251,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import format_table, run_demo
 
         for name in ("size", "angles", "num_iter", "ganrec_iter"):
-            if getattr(args, name) < (2 if name in ("size", "angles") else 1):
+            value = getattr(args, name)
+            if value is not None and value < (2 if name in ("size", "angles") else 1):
                 flag = "--" + name.replace("_", "-")
                 print(
                     f"tomopy-dl demo: {flag} must be at least {2 if name in ('size', 'angles') else 1}", file=sys.stderr

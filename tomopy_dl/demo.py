@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
-from .adapter import recon
+from .adapter.standalone import recon
 from .metrics import score
 from .sim import add_poisson_noise, project, shepp_logan
 
@@ -17,24 +18,26 @@ __all__ = ["run_demo", "format_table"]
 logger = logging.getLogger(__name__)
 
 
-def _methods(num_iter: int, ganrec_iter: int, seed: int) -> dict[str, dict]:
+def _methods(num_iter: int | None, ganrec_iter: int | None, seed: int) -> dict[str, dict]:
+    """The demo's methods; None keeps the algorithm table's default (tv always keeps its own)."""
     return {
         "fbp": dict(algorithm="fbp", filter_name="shepp"),
         "sirt": dict(algorithm="sirt", num_iter=num_iter),
         "mlem": dict(algorithm="mlem", num_iter=num_iter),
-        "tv": dict(algorithm="tv"),  # its own default: 300 iterations, automatic weight
+        "tv": dict(algorithm="tv"),
         "ganrec": dict(algorithm="ganrec", num_iter=ganrec_iter, seed=seed),
     }
 
 
 def run_demo(
     out: str | Path,
+    *,
     size: int = 128,
     max_angle: float = 120.0,
     n_angles: int = 121,
     photons: float = 1e5,
-    num_iter: int = 100,
-    ganrec_iter: int = 300,
+    num_iter: int | None = None,
+    ganrec_iter: int | None = None,
     seed: int = 0,
     device=None,
     overwrite: bool = False,
@@ -55,10 +58,11 @@ def run_demo(
         Number of projections.
     photons : float
         Incident photons per detector pixel for Poisson noise (``0``: noiseless).
-    num_iter : int
-        Iterations of sirt and mlem (tv runs its default, 300).
-    ganrec_iter : int
-        Iterations of GANrec.
+    num_iter : int, optional
+        Iterations of sirt and mlem; the algorithm table's default by default
+        (tv always runs its own).
+    ganrec_iter : int, optional
+        Iterations of GANrec; the table's default by default.
     seed : int
         Seed of the noise and of GANrec's networks.
     device : None or str
@@ -78,8 +82,6 @@ def run_demo(
     ``comparison.png`` (phantom and reconstructions), ``<method>.tiff`` and
     ``phantom.tiff`` (float32 images), ``scores.csv``.
     """
-    import tifffile
-
     out = Path(out)
     methods = _methods(num_iter, ganrec_iter, seed)
     targets = [out / "comparison.png", out / "scores.csv", out / "phantom.tiff"]
@@ -128,15 +130,14 @@ def _disk(size: int) -> np.ndarray:
 
 
 def _figure(path: Path, phantom: np.ndarray, images: dict, rows: list[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The Figure API draws off-screen without pyplot, so the process's backend is left alone.
+    from matplotlib.figure import Figure  # only here: matplotlib is slow to import
 
     panels = [("phantom", phantom, "")] + [
         (r["method"], images[r["method"]], f"SSIM {r['ssim']:.3f}  PSNR {r['psnr']:.1f} dB") for r in rows
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
+    fig = Figure(figsize=(3.2 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels))
     lo, hi = float(phantom.min()), float(phantom.max())
     for ax, (name, img, sub) in zip(axes, panels):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
@@ -145,7 +146,6 @@ def _figure(path: Path, phantom: np.ndarray, images: dict, rows: list[dict], tit
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -26,9 +26,7 @@ def _import_distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise ImportError(
-            "a Dask cluster needs dask.distributed: pip install 'tomopy-dl[distributed]'"
-        ) from exc
+        raise ImportError("a Dask cluster needs dask.distributed: pip install 'tomopy-dl[distributed]'") from exc
     return distributed
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["affine_fit", "score", "observable_col_shifts", "jitter_rmse"]
+from .physics.geometry import observable_col_shifts
+
+__all__ = ["affine_fit", "score", "jitter_rmse"]
 
 
 def affine_fit(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -18,6 +20,13 @@ def affine_fit(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None
     image, reference : ndarray, same 2D shape
     mask : ndarray of bool, optional
         Pixels used for the fit; all by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ref = np.arange(16.0).reshape(4, 4)
+    >>> bool(np.allclose(affine_fit(2 * ref + 1, ref), ref))
+    True
     """
     img = np.asarray(image, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
@@ -29,7 +38,9 @@ def affine_fit(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None
     return a * img + b
 
 
-def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None, fit: bool = True) -> dict[str, float]:
+def score(
+    image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None, fit: bool = True
+) -> dict[str, float]:
     """SSIM and PSNR of ``image`` against ``reference``.
 
     Parameters
@@ -45,6 +56,13 @@ def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = No
     -------
     dict
         ``{'ssim': float, 'psnr': float}``; the data range is the reference's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ref = np.random.default_rng(0).random((32, 32))
+    >>> round(score(3 * ref - 1, ref)["ssim"], 6)  # the affine fit removes units
+    1.0
     """
     from skimage.metrics import structural_similarity
 
@@ -58,33 +76,17 @@ def score(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = No
     return {"ssim": float(ssim_map[m].mean()), "psnr": psnr}
 
 
-def observable_col_shifts(sy, theta) -> np.ndarray:
-    """Column shifts less their least-squares fit by ``a + b cos(theta) + c sin(theta)``.
-
-    That part of a column shift moves every projection exactly as a
-    translation of the object would, so no alignment method can tell it from
-    one; it is not an error of the alignment.
-
-    Parameters
-    ----------
-    sy : array_like, shape (nangles,)
-        Column shifts in pixels.
-    theta : array_like, shape (nangles,)
-        Angles in radians.
-    """
-    t = np.asarray(theta, np.float64)
-    y = np.asarray(sy, np.float64)
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-    return y - basis @ coef
-
-
 def jitter_rmse(estimate, truth, theta=None) -> float:
     """RMS error of estimated shifts in pixels, up to what no method can observe.
 
     Without ``theta`` the common offset is removed (right for row shifts);
     with it, the offset and the object-translation sinusoid
-    (:func:`observable_col_shifts`, right for column shifts).
+    (:func:`~tomopy_dl.physics.observable_col_shifts`, right for column shifts).
+
+    Examples
+    --------
+    >>> jitter_rmse([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])  # a common offset is not an error
+    0.0
     """
     e = np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)
     e = e - e.mean() if theta is None else observable_col_shifts(e, theta)

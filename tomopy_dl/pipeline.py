@@ -1,6 +1,6 @@
 """File-to-folder workflows behind ``tomopy-dl recon`` and ``tomopy-dl align``.
 
-Each reads a Data Exchange file through dxchange, runs one job and writes a
+Each reads a Data Exchange file through dxchange, normalises it, runs one job and writes a
 folder that holds the result and ``params.json`` (every parameter, the input,
 the versions and the seconds taken). The folder appears whole or not at all.
 ``recon_file`` works slab by slab (a few detector rows at a time), so its
@@ -21,16 +21,23 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from .io.dataexchange import projections_shape, read_projections
+from . import __version__
+from .adapter.standalone import recon
+from .io.dataexchange import projections_shape, read_raw
 from .io.output import OutputDir, StackWriter, write_params, write_stack
-from .util.validation import as_centers
+from .prep.alignment import align_jitter
+from .prep.normalize import minus_log, normalize
+from .solvers.table import ALGORITHMS
+from .util.validation import as_center, as_choice
 
-__all__ = ["recon_file", "recon_slab", "align_file", "default_slab", "SlabFailures", "RECON_ALGORITHMS"]
+__all__ = ["read_projections", "recon_file", "recon_slab", "align_file", "default_slab", "SlabFailures"]
 
 logger = logging.getLogger(__name__)
 
-RECON_ALGORITHMS = ("ganrec", "sirt", "mlem", "tv", "fbp")
+_FORMATS = ("tiff", "h5")
 # Bytes of float32 projections one slab may hold when --slab is not given:
 # 256 MB is 21 rows of a 2048-wide, 1500-projection scan.
 _SLAB_BYTES = 256 << 20
@@ -41,11 +48,29 @@ def default_slab(n_angles: int, cols: int) -> int:
     return max(1, _SLAB_BYTES // (4 * max(1, n_angles) * max(1, cols)))
 
 
+def read_projections(
+    path: str | os.PathLike,
+    *,
+    slices: tuple[int, int] | None = None,
+    angles: tuple[float, float] | None = None,
+    theta_range: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Data Exchange file, flat/dark normalise it and take ``-log``.
+
+    Parameters are those of :func:`tomopy_dl.io.read_raw`.
+
+    Returns
+    -------
+    prj : ndarray of float32, shape (nangles, rows, cols)
+        Line integrals.
+    theta : ndarray of float32, shape (nangles,)
+        Angles in radians.
+    """
+    tomo, flat, dark, theta = read_raw(path, slices=slices, angles=angles, theta_range=theta_range)
+    return np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32), theta
+
+
 def _versions() -> dict:
-    import torch
-
-    from . import __version__
-
     return {"tomopy_dl": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
@@ -77,8 +102,6 @@ def recon_slab(path: str | os.PathLike, rows: tuple[int, int], params: dict) -> 
     -------
     ndarray of float32, shape (stop - start, cols, cols)
     """
-    from .adapter import recon
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the job says these once, not per slab
         prj, theta = read_projections(
@@ -101,6 +124,7 @@ def _write_json(path: Path, data: dict) -> None:
 def recon_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
+    *,
     algorithm: str = "sirt",
     center: float | None = None,
     slices: tuple[int, int] | None = None,
@@ -110,7 +134,7 @@ def recon_file(
     fmt: str = "tiff",
     overwrite: bool = False,
     progress: bool = True,
-    seed: int = 0,
+    seed: int = ALGORITHMS["ganrec"].defaults["seed"],
     slab: int | None = None,
     theta_range: tuple[float, float] | None = None,
     client=None,
@@ -123,7 +147,8 @@ def recon_file(
         Input HDF5 file (``/exchange/data``, ``data_white``, ``data_dark``, ``theta``).
     out : str or path-like
         Output folder; refused if it exists, unless ``overwrite``.
-    algorithm : {'ganrec', 'sirt', 'mlem', 'tv', 'fbp'}
+    algorithm : str
+        A name of :data:`tomopy_dl.solvers.table.ALGORITHMS`.
     center : float, optional
         Rotation axis in detector pixels; ``cols / 2`` by default.
     slices : (int, int), optional
@@ -131,7 +156,7 @@ def recon_file(
     angles : (float, float), optional
         Angle range in degrees to keep, e.g. ``(0, 120)`` for a missing wedge.
     num_iter : int, optional
-        Iterations (sirt/mlem: 100, tv and ganrec: their defaults); ignored by fbp.
+        Iterations; the algorithm's default from the table by default. Refused by fbp.
     device : None or str
     fmt : {'tiff', 'h5'}
         A TIFF stack ``recon_00000.tiff, ...`` or one ``recon.h5``.
@@ -149,7 +174,7 @@ def recon_file(
         each slab.
     theta_range : (float, float), optional
         First and last angle in degrees, overriding the file's (see
-        :func:`tomopy_dl.io.read_projections`).
+        :func:`tomopy_dl.io.read_raw`).
     client : distributed.Client, optional
         Run the slabs on this Dask cluster (see :mod:`tomopy_dl.distributed`);
         in this process, one after the other, by default. The results are
@@ -176,12 +201,10 @@ def recon_file(
     (the single writer), as each slab arrives; the folder is renamed to
     ``out`` only when every slab is in.
     """
-    from tqdm.auto import tqdm
-
-    if algorithm not in RECON_ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {', '.join(RECON_ALGORITHMS)}; got {algorithm!r}")
-    if fmt not in ("tiff", "h5"):
-        raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
+    spec = ALGORITHMS[as_choice(algorithm, "algorithm", tuple(ALGORITHMS))]
+    as_choice(fmt, "format", _FORMATS)
+    if num_iter is not None and "num_iter" not in spec.defaults:
+        raise ValueError(f"{algorithm} takes no number of iterations; leave num_iter (--num-iter) out")
     if slab is not None and (isinstance(slab, bool) or not isinstance(slab, (int, np.integer)) or slab < 1):
         raise ValueError(f"slab must be a positive number of detector rows, got {slab!r}")
     t0 = time.perf_counter()
@@ -191,7 +214,7 @@ def recon_file(
         raise ValueError(
             f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}"
         )
-    c = float(as_centers(center, 1, n_cols, on_detector=True)[0])
+    c = as_center(center, n_cols)
     # Bad angles or a file without them show up here, once, before any work.
     _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
     # Refuse early, before any work: the output's safety, its lock and its disk space.
@@ -202,13 +225,10 @@ def recon_file(
     options: dict = {"progress": bool(progress and client is None)}
     if device is not None:
         options["device"] = device
-    if algorithm in ("sirt", "mlem"):
-        options["num_iter"] = 100 if num_iter is None else int(num_iter)
-    elif algorithm in ("ganrec", "tv"):
-        if algorithm == "ganrec":
-            options["seed"] = seed
-        if num_iter is not None:
-            options["num_iter"] = int(num_iter)
+    if num_iter is not None:
+        options["num_iter"] = int(num_iter)
+    if "seed" in spec.defaults:
+        options["seed"] = seed
     work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
     stat = Path(path).stat()
     identity = {
@@ -283,6 +303,7 @@ def recon_file(
             "n_projections": int(theta.size),
             "theta_range_deg": [float(np.rad2deg(theta.min())), float(np.rad2deg(theta.max()))],
             "options": identity["options"],
+            "algorithm_defaults": {k: v for k, v in spec.defaults.items() if k != "progress"},
             "format": fmt,
             "shape": list(shape),
             "versions": _versions(),
@@ -326,7 +347,8 @@ def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):
 def align_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
-    iters: int = 2,
+    *,
+    iters: int | None = None,
     center: float | None = None,
     slices: tuple[int, int] | None = None,
     axes: str = "both",
@@ -341,26 +363,26 @@ def align_file(
     Writes the corrected line-integral projections (``projections_*.tiff`` or
     ``projections.h5``), ``shifts.csv`` (index, angle in degrees, ``sx`` row
     shift, ``sy`` column shift, in pixels, TomoPy's signs) and ``params.json``.
-    Parameters are as :func:`recon_file` and :func:`tomopy_dl.align_jitter`.
+    Parameters are as :func:`recon_file` and :func:`tomopy_dl.align_jitter`
+    (``iters`` None: its default).
     """
-    from .prep import align_jitter
-
-    if fmt not in ("tiff", "h5"):
-        raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
+    as_choice(fmt, "format", _FORMATS)
     n_proj, n_rows, n_cols = projections_shape(path)
+    c = as_center(center, n_cols)
+    more = {} if iters is None else {"iters": iters}
     n_out = n_rows if slices is None else int(slices[1]) - int(slices[0])
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * n_proj * max(n_out, 0) * n_cols)
     t0 = time.perf_counter()
     with guard as folder:
         prj, theta = read_projections(path, slices=slices)
         aligned, sx, sy, conv = align_jitter(
-            prj, theta, iters=iters, center=center, axes=axes, weights=weights, device=device, progress=progress
+            prj, theta, center=c, axes=axes, weights=weights, device=device, progress=progress, **more
         )
         params = {
             "command": "align",
             "input": str(Path(path).resolve()),
-            "iters": int(iters),
-            "center": prj.shape[2] / 2 if center is None else float(center),
+            "iters": len(conv),
+            "center": c,
             "slices": list(slices) if slices else None,
             "axes": axes,
             "weights": str(weights) if weights else "shipped",

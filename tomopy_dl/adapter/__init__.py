@@ -1,13 +1,24 @@
 """The TomoPy adapter: our solvers behind TomoPy's recon contract.
 
-* :mod:`.contract` wraps a solver as a callable that ``tomopy.recon`` accepts
-  as ``algorithm=``.
-* :mod:`.recon` is ``tomopy.recon`` without TomoPy, for our algorithms.
-* :mod:`.register` adds string algorithm names to an installed TomoPy.
+* :mod:`.contract` wraps each algorithm of the table as a callable that
+  ``tomopy.recon`` accepts as ``algorithm=``.
+* :mod:`.standalone` is ``tomopy.recon`` without TomoPy, for our algorithms.
+* :mod:`.tomopy_names` adds string algorithm names to an installed TomoPy.
 """
 
-from .contract import ALGORITHMS, fbp, ganrec, mlem, sirt, tomopy_algorithm, tv
-from .recon import recon
-from .register import register
+from ..util.lazy import attach
 
-__all__ = ["ALGORITHMS", "fbp", "sirt", "mlem", "tv", "ganrec", "tomopy_algorithm", "recon", "register"]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "CALLABLES": ".contract",
+        "tomopy_algorithm": ".contract",
+        "fbp": ".contract",
+        "sirt": ".contract",
+        "mlem": ".contract",
+        "tv": ".contract",
+        "ganrec": ".contract",
+        "recon": ".standalone",
+        "register": ".tomopy_names",
+    },
+)

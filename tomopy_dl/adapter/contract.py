@@ -16,24 +16,24 @@ With ``ncore > 1`` TomoPy makes these calls concurrently from threads.
 
 from __future__ import annotations
 
-import inspect
 import logging
+import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from .. import solvers
 from ..physics import get_projector, slices_by_center, slices_per_batch
+from ..solvers.table import ALGORITHMS, Algorithm, Keyword
 from ..util.device import device_lock, resolve_device
-from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
+from ..util.validation import as_angles, as_centers, as_choice, as_float32_array, as_positive_int
 
-__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "tv", "ganrec", "ALGORITHMS"]
+__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "tv", "ganrec", "CALLABLES"]
 
 logger = logging.getLogger(__name__)
 
-# Keywords every algorithm understands, beyond its solver's own.
+# Keywords every algorithm understands, beyond its table entry's own.
 _COMMON = ("num_gridx", "num_gridy", "options", "device", "progress")
 
 
@@ -46,28 +46,47 @@ def _plain(value):
     return value
 
 
-def tomopy_algorithm(solver: Callable, name: str) -> Callable:
-    """Wrap ``solver`` as a TomoPy recon algorithm.
+def _coerce(k: Keyword, value):
+    """``value`` as the table's kind for ``k``, within the table's bounds; a one-line error otherwise."""
+    if k.kind is int:
+        return as_positive_int(value, k.name, minimum=int(k.minimum or 0))
+    if k.kind is bool:
+        if not isinstance(value, (bool, int)):
+            raise TypeError(f"{k.name} must be True or False, got {value!r}")
+        return bool(value)
+    if k.kind is float:
+        if isinstance(value, str) and value == k.default:  # e.g. tv's reg_par='auto'
+            return value
+        if isinstance(value, (str, bool)):
+            raise TypeError(f"{k.name} must be a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            if math.isnan(value) or (k.minimum is not None and value < k.minimum):
+                raise ValueError(f"{k.name} must be a number >= {k.minimum:g}, got {value!r}")
+            return value
+        return value  # one value per slice: the solver checks it
+    if k.choices is not None:
+        return as_choice(value.lower() if isinstance(value, str) else value, k.name, k.choices)
+    return value
+
+
+def tomopy_algorithm(spec: Algorithm) -> Callable:
+    """Wrap the solver of a table entry as a TomoPy recon algorithm.
 
     Parameters
     ----------
-    solver : callable
-        ``solver(sino, op, [init,] **params) -> images`` on torch batches, as in
-        :mod:`tomopy_dl.solvers`. Its keyword parameters become the
-        algorithm's keywords; an ``init`` parameter receives ``recon``'s
+    spec : Algorithm
+        An entry of :data:`tomopy_dl.solvers.table.ALGORITHMS`: its keywords
+        become the algorithm's keywords, checked against their kinds and
+        bounds. A solver with an ``init`` parameter receives ``recon``'s
         content, which is TomoPy's ``init_recon``.
-    name : str
-        The algorithm's name, used in messages and progress bars.
 
     Returns
     -------
     callable
         ``f(tomo, center, recon, theta, **kwargs)`` filling ``recon`` in place.
     """
-    sig = inspect.signature(solver)
-    takes_init = "init" in sig.parameters
-    tunables = [p for p in list(sig.parameters)[2:] if p != "init"]
-    takes_progress = "progress" in tunables
+    keywords = {k.name: k for k in spec.keywords}
+    name = spec.name
 
     def algorithm(tomo, center, recon, theta, **kwargs) -> None:
         if not isinstance(recon, np.ndarray) or recon.dtype != np.float32:
@@ -93,9 +112,9 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
         unknown = []
         for key, value in kwargs.items():
             value = _plain(value)
-            if key in tunables:
-                if value is not None:  # None means the solver's default (num_iter=None, seed=None, ...)
-                    params[key] = value
+            if key in keywords:
+                if value is not None:  # None means the table's default
+                    params[key] = _coerce(keywords[key], value)
             elif key == "options":
                 if value:
                     unknown.append(key)
@@ -103,22 +122,21 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
                 unknown.append(key)
         if unknown:
             warnings.warn(
-                f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted(tunables)}",
+                f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted(keywords)}",
                 stacklevel=2,
             )
-        for key in ("num_iter", "warm_iter", "init_iter", "batch_size", "seed"):
-            if params.get(key) is not None:
-                params[key] = as_positive_int(params[key], key, minimum=1 if key in ("batch_size",) else 0)
-        if takes_progress:
+        if "progress" in keywords:
+            # Called through TomoPy or recon, a bar is shown unless asked otherwise.
             params["progress"] = bool(_plain(kwargs.get("progress", True)))
         dev = resolve_device(_plain(kwargs.get("device")))
+        solver = spec.load()
 
         with device_lock(dev), torch.no_grad():
             batch = slices_per_batch((ngx, ngy), (n_ang, n_det))
             for c, part in slices_by_center(centers, batch):
                 op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev)
                 y = torch.from_numpy(sino[part]).to(dev)
-                if takes_init:
+                if spec.takes_init:
                     init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
                     result = solver(y, op, init=init, **params)
                 else:
@@ -128,22 +146,35 @@ def tomopy_algorithm(solver: Callable, name: str) -> Callable:
 
     algorithm.__name__ = algorithm.__qualname__ = name
     algorithm.__module__ = "tomopy_dl"
-    algorithm.__doc__ = (
-        f"TomoPy algorithm running :func:`tomopy_dl.solvers.{solver.__name__}` on the exact projector.\n\n"
-        f"Use as ``tomopy.recon(proj, theta, center=c, algorithm=tomopy_dl.{name}, ...)`` or\n"
-        f"``tomopy_dl.recon(proj, theta, algorithm='{name}', ...)``.\n\n"
-        f"Keywords: {', '.join(tunables)}, and ``device`` (None: CUDA when available).\n"
-        f"Fills ``recon`` in place; the caller's ``tomo`` is not modified."
+    listed = "\n".join(
+        f"    {k.name} : {k.kind.__name__}, default {k.default!r}\n        {k.help}" for k in spec.keywords
     )
-    algorithm.solver = solver
+    algorithm.__doc__ = (
+        f"TomoPy algorithm: {spec.summary} (:func:`{spec.solver.replace(':', '.')}`).\n\n"
+        f"Use as ``tomopy.recon(proj, theta, center=c, algorithm=tomopy_dl.{name}, ...)`` or\n"
+        f"``tomopy_dl.recon(proj, theta, algorithm='{name}', ...)``. Fills ``recon`` in place;\n"
+        f"the caller's ``tomo`` is not modified.\n\n"
+        f"Keywords\n--------\n{listed}\n    device : str, default None\n        'cpu', 'cuda' or 'gpu' "
+        f"(None: CUDA when available)\n\n"
+        f"Examples\n--------\n"
+        f">>> import numpy as np, tomopy_dl\n"
+        f">>> theta = np.linspace(0, np.pi, 30, endpoint=False).astype(np.float32)\n"
+        f">>> tomo = np.ones((1, 30, 24), np.float32)  # sinograms (k, nangles, ndet)\n"
+        f">>> recon = np.full((1, 16, 16), 1e-6, np.float32)\n"
+        f">>> tomopy_dl.{name}(tomo, np.float32([12.0]), recon, theta, num_gridx=16, num_gridy=16,\n"
+        f"...                  options={{}}, progress=False{', num_iter=2' if 'num_iter' in keywords else ''})\n"
+        f">>> bool(recon.std() > 0)\n"
+        f"True\n"
+    )
+    algorithm.spec = spec
     return algorithm
 
 
-fbp = tomopy_algorithm(solvers.fbp, "fbp")
-sirt = tomopy_algorithm(solvers.sirt, "sirt")
-mlem = tomopy_algorithm(solvers.mlem, "mlem")
-tv = tomopy_algorithm(solvers.tv, "tv")
-ganrec = tomopy_algorithm(solvers.ganrec, "ganrec")
+fbp = tomopy_algorithm(ALGORITHMS["fbp"])
+sirt = tomopy_algorithm(ALGORITHMS["sirt"])
+mlem = tomopy_algorithm(ALGORITHMS["mlem"])
+tv = tomopy_algorithm(ALGORITHMS["tv"])
+ganrec = tomopy_algorithm(ALGORITHMS["ganrec"])
 
-#: Our algorithms by name, for ``tomopy_dl.recon(..., algorithm='name')``.
-ALGORITHMS: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "tv": tv, "ganrec": ganrec}
+#: The TomoPy callables by name, in the order of the table.
+CALLABLES: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "tv": tv, "ganrec": ganrec}

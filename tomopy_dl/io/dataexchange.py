@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..prep.normalize import minus_log, normalize
-
-__all__ = ["read_projections", "projections_shape", "import_dxchange"]
+__all__ = ["read_raw", "projections_shape", "import_dxchange"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +55,16 @@ def projections_shape(path: str | os.PathLike) -> tuple[int, int, int]:
     return tuple(int(n) for n in shape)
 
 
-def read_projections(
+def read_raw(
     path: str | os.PathLike,
+    *,
     slices: tuple[int, int] | None = None,
     angles: tuple[float, float] | None = None,
     theta_range: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read, flat/dark normalise and ``-log`` a Data Exchange file.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read a Data Exchange file as it is: projections, flats, darks and angles.
+
+    Normalising is the pipeline's business (:func:`tomopy_dl.pipeline.read_projections`).
 
     Parameters
     ----------
@@ -83,8 +84,10 @@ def read_projections(
 
     Returns
     -------
-    prj : ndarray of float32, shape (nangles, rows, cols)
-        Line integrals.
+    tomo : ndarray, shape (nangles, rows, cols)
+        Raw projections, as stored.
+    flat, dark : ndarray, shape (nflat, rows, cols), (ndark, rows, cols)
+        Flat (white) and dark fields, as stored.
     theta : ndarray of float32, shape (nangles,)
         Angles in radians.
 
@@ -105,9 +108,8 @@ def read_projections(
         slices = (lo, hi)
     dxchange = import_dxchange()
     tomo, flat, dark, theta = dxchange.read_aps_32id(str(path), sino=slices)
-    prj = minus_log(normalize(tomo, flat, dark))
     if theta_range is not None:
-        theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), prj.shape[0]))
+        theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), tomo.shape[0]))
     else:
         import h5py
 
@@ -115,14 +117,14 @@ def read_projections(
             has_theta = "exchange/theta" in f
         if not has_theta:
             warnings.warn(
-                f"{str(path)!r} has no /exchange/theta: its {prj.shape[0]} projections are taken as evenly "
+                f"{str(path)!r} has no /exchange/theta: its {tomo.shape[0]} projections are taken as evenly "
                 "spaced over 0-180 degrees (dxchange's guess); pass theta_range (--theta-range START:STOP) to say",
                 UserWarning,
                 stacklevel=2,
             )
     theta = np.asarray(theta, dtype=np.float32)
-    if theta.size != prj.shape[0]:
-        raise ValueError(f"{str(path)!r} has {theta.size} angles for {prj.shape[0]} projections")
+    if theta.size != tomo.shape[0]:
+        raise ValueError(f"{str(path)!r} has {theta.size} angles for {tomo.shape[0]} projections")
     if angles is not None:
         deg = np.rad2deg(theta.astype(np.float64))
         keep = (deg >= angles[0] - 1e-3) & (deg <= angles[1] + 1e-3)  # float32 radians round-trip
@@ -131,6 +133,6 @@ def read_projections(
                 f"angles {angles[0]}:{angles[1]} keeps {int(keep.sum())} projection(s); the file covers "
                 f"{deg.min():.1f} to {deg.max():.1f} degrees"
             )
-        prj, theta = prj[keep], theta[keep]
-    logger.debug("read %s: %d projections of %dx%d", path, *prj.shape)
-    return np.ascontiguousarray(prj), theta
+        tomo, theta = tomo[keep], theta[keep]
+    logger.debug("read %s: %d projections of %dx%d", path, *tomo.shape)
+    return tomo, flat, dark, theta

@@ -6,9 +6,9 @@ are reshaped to an image and refined by nine convolutional layers with ReLU.
 Discriminator: four stride-2 convolutional layers and no fully connected layer;
 the flattened last feature map is the logits. Every layer is layer-normalised.
 
-``PixelGenerator`` and ``ProjectionDiscriminator`` are ours, not the paper's.
-The first is the image itself as the generator's output: the correction to a
-starting image, one free value per pixel. The second judges single
+``ImageCorrection`` and ``ProjectionDiscriminator`` are ours, not the paper's.
+The first is no network: the correction to a starting image, one free value
+per pixel. The second judges single
 projections (detector rows), so that GANrec's default mode can compare the
 projections it models in the missing wedge with the measured ones.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Generator", "PixelGenerator", "Discriminator", "ProjectionDiscriminator"]
+__all__ = ["Generator", "ImageCorrection", "Discriminator", "ProjectionDiscriminator"]
 
 
 class Generator(nn.Module):
@@ -72,7 +72,11 @@ class Generator(nn.Module):
         channels_in = 1
         for _ in range(n_conv - 1):
             # GroupNorm with one group normalises over (C, H, W): layer normalisation.
-            conv += [nn.Conv2d(channels_in, conv_channels, kernel, padding=pad), nn.GroupNorm(1, conv_channels), nn.ReLU()]
+            conv += [
+                nn.Conv2d(channels_in, conv_channels, kernel, padding=pad),
+                nn.GroupNorm(1, conv_channels),
+                nn.ReLU(),
+            ]
             channels_in = conv_channels
         self.conv = nn.Sequential(*conv)
         self.last = nn.Conv2d(conv_channels, 1, kernel, padding=pad)
@@ -83,23 +87,23 @@ class Generator(nn.Module):
         return self.last(self.conv(x))[:, 0]
 
 
-class PixelGenerator(nn.Module):
-    """A correction image ``(B, num_gridx, num_gridy)``, one parameter per pixel, starting at zero.
+class ImageCorrection(nn.Module):
+    """A correction image ``(B, num_gridx, num_gridy)``: one free value per pixel, starting at zero.
 
-    GANrec's default mode uses it in place of :class:`Generator`: added to a
-    TV image, the paper's network moved it by 0.3% (relative norm) in 300
-    iterations at its stable step size, with or without a strong adversarial
-    term, and at a three times larger step the image collapsed (SSIM 0.30 on
-    Shepp-Logan at 0-120 degrees), so it could not act on what the
-    discriminator finds. The input sinogram is accepted and ignored, so both
-    generators are called alike.
+    This is not a network. GANrec's default mode optimises the image itself
+    (a correction added to a TV start) where the paper trains a
+    :class:`Generator`: added to a TV image, the paper's network moved it by
+    0.3% (relative norm) in 300 iterations at its stable step size, and at a
+    three times larger step the image collapsed, so it could not act on what
+    the discriminator finds. It is an ``nn.Module`` so that the optimiser,
+    the snapshots and the divergence guard treat both modes alike.
     """
 
     def __init__(self, batch: int, num_gridx: int, num_gridy: int):
         super().__init__()
         self.delta = nn.Parameter(torch.zeros(batch, num_gridx, num_gridy))
 
-    def forward(self, sino: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self) -> torch.Tensor:
         return self.delta
 
 

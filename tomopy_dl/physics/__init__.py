@@ -1,6 +1,6 @@
 """Physics operators: the parallel-beam projector and its exact adjoint."""
 
-from .geometry import default_center, detector_width, ray_offsets, unmeasured_angles
+from .geometry import default_center, detector_width, observable_col_shifts, ray_offsets, unmeasured_angles
 from .projector import (
     DEFAULT_MEMORY_BUDGET,
     ParallelBeamProjector,
@@ -23,4 +23,5 @@ __all__ = [
     "default_center",
     "ray_offsets",
     "unmeasured_angles",
+    "observable_col_shifts",
 ]

@@ -19,7 +19,9 @@ import math
 
 import numpy as np
 
-__all__ = ["detector_width", "default_center", "ray_offsets", "unmeasured_angles"]
+from ..util.validation import default_center
+
+__all__ = ["detector_width", "default_center", "ray_offsets", "unmeasured_angles", "observable_col_shifts"]
 
 
 def detector_width(nx: int, ny: int, pad: bool = True) -> int:
@@ -27,15 +29,15 @@ def detector_width(nx: int, ny: int, pad: bool = True) -> int:
 
     With ``pad=True`` the detector covers the object's diagonal plus two
     pixels, rounded up to an even number; otherwise it is ``nx`` wide.
+
+    Examples
+    --------
+    >>> detector_width(128, 128), detector_width(128, 128, pad=False)
+    (184, 128)
     """
     if pad:
         return int(math.ceil((math.sqrt(nx * nx + ny * ny) + 2) / 2.0) * 2)
     return int(nx)
-
-
-def default_center(n_det: int) -> float:
-    """TomoPy's default rotation centre, ``n_det / 2`` in detector pixels."""
-    return n_det / 2.0
 
 
 def ray_offsets(n_det: int, center: float) -> np.ndarray:
@@ -52,6 +54,11 @@ def ray_offsets(n_det: int, center: float) -> np.ndarray:
     -------
     ndarray of float64, shape (n_det,)
         ``s_d`` in pixels, with TomoPy's 0.01-pixel nudge applied.
+
+    Examples
+    --------
+    >>> ray_offsets(4, 2.0)
+    array([-1.5, -0.5,  0.5,  1.5])
     """
     # Follow TomoPy's float32 arithmetic for the centre so that the nudge
     # triggers on exactly the same centres as in TomoPy.
@@ -83,6 +90,13 @@ def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
     ndarray of float32, shape (n,)
         Radians in [0, pi); empty when the scan has no gap wider than
         ``2 * gap`` spacings (a full-range scan).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gap = unmeasured_angles(np.deg2rad(np.arange(0, 120, 1.0)))
+    >>> bool(gap.size > 0 and np.rad2deg(gap).min() > 119)
+    True
     """
     t = np.sort(np.mod(np.asarray(theta, dtype=np.float64).ravel(), np.pi))
     if t.size < 2:
@@ -97,3 +111,31 @@ def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
     # A grid angle exactly `gap` spacings from a measured one may fall either way with
     # rounding: one angle at the wedge's edge, which does not matter to its use.
     return grid[dist > gap * spacing].astype(np.float32)
+
+
+def observable_col_shifts(sy, theta) -> np.ndarray:
+    """Column shifts less their least-squares fit by ``a + b cos(theta) + c sin(theta)``.
+
+    That part of a column shift moves every projection exactly as a
+    translation of the object would, so no alignment method can tell it from
+    one; it is not an error of the alignment.
+
+    Parameters
+    ----------
+    sy : array_like, shape (nangles,)
+        Column shifts in pixels.
+    theta : array_like, shape (nangles,)
+        Angles in radians.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> theta = np.linspace(0, np.pi, 50)
+    >>> bool(np.allclose(observable_col_shifts(2 + 3 * np.cos(theta), theta), 0))  # a translation of the object
+    True
+    """
+    t = np.asarray(theta, np.float64)
+    y = np.asarray(sy, np.float64)
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    return y - basis @ coef

@@ -175,6 +175,14 @@ class ParallelBeamProjector(torch.nn.Module):
     The tables are built on ``device`` and do not follow ``Module.to()``:
     build another projector for another device. The matrix-free path stores
     only per-angle tables, so a new centre costs nothing to set up.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> op = ParallelBeamProjector(np.linspace(0, np.pi, 8, endpoint=False), 12, 8, 8)
+    >>> sino = op(torch.ones(1, 8, 8))
+    >>> sino.shape, op.adjoint(sino).shape
+    (torch.Size([1, 8, 12]), torch.Size([1, 8, 8]))
     """
 
     def __init__(
@@ -291,7 +299,7 @@ class ParallelBeamProjector(torch.nn.Module):
         return self._cached_sum("rowsq", compute)
 
 
-_CACHE: "OrderedDict[tuple, ParallelBeamProjector]" = OrderedDict()
+_CACHE: OrderedDict[tuple, ParallelBeamProjector] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 
@@ -313,6 +321,13 @@ def get_projector(
     one geometry for every slice, so the last few geometries are kept. The
     cache is safe to use from several threads at once. ``method`` and
     ``memory_budget`` are as in :class:`ParallelBeamProjector`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> theta = np.linspace(0, np.pi, 8, endpoint=False)
+    >>> get_projector(theta, 12, 8, 8) is get_projector(theta, 12, 8, 8)  # cached per geometry
+    True
     """
     dev = resolve_device(device)
     budget = _memory_budget(memory_budget) if method == "auto" else None

@@ -27,9 +27,11 @@ from tqdm.auto import trange
 
 from ..networks.jitter import network_input
 from ..physics import get_projector
-from ..solvers import fbp, mlem, sirt
+from ..solvers.analytic import fbp
+from ..solvers.iterative import mlem, sirt
 from ..util.device import device_lock, resolve_device
-from ..util.validation import as_angles, as_float32_array, as_positive_int
+from ..util.validation import as_angles, as_center, as_choice, as_float32_array, as_positive_int
+from ..weights import load_jitter_model
 from .filters import impulse_fraction, median3x3
 from .moments import centroid_col_shifts, profile_row_shifts
 from .registration import phase_correlation_shifts
@@ -217,15 +219,10 @@ def _xcorr(measured: torch.Tensor, reprojected: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(d, device=measured.device, dtype=torch.float32)
 
 
-def _check_choice(value, name: str, choices: tuple) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
-    return value
-
-
 def align_jitter(
     prj,
     ang,
+    *,
     iters: int = 2,
     pad: tuple[int, int] = (0, 0),
     center: float | None = None,
@@ -315,9 +312,18 @@ def align_jitter(
         converge. A pass whose update would make the stack less consistent
         (higher data residual) is dropped with the passes after it, and
         records 0.
-    """
-    from ..weights import load_jitter_model
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomopy_dl.sim import add_jitter, make_object, project
+    >>> theta = np.linspace(0, np.pi, 60, endpoint=False).astype(np.float32)
+    >>> clean = project(make_object("solid", 48, 40, seed=3), theta, pad=False)
+    >>> jittered, jx, jy = add_jitter(clean, 3.0, seed=1)
+    >>> aligned, sx, sy, conv = align_jitter(jittered, theta, iters=1, progress=False)
+    >>> aligned.shape, sx.shape
+    ((60, 40, 48), (60,))
+    """
     raw = as_float32_array(prj, "prj", 3)
     theta = as_angles(ang, raw.shape[0], name="ang")
     if theta.size < 2:
@@ -325,11 +331,11 @@ def align_jitter(
     iters = as_positive_int(iters, "iters")
     num_iter = as_positive_int(num_iter, "num_iter", minimum=0)
     work_size = as_positive_int(work_size, "work_size", minimum=16)
-    _check_choice(algorithm, "algorithm", _ALGORITHMS)
-    _check_choice(axes, "axes", _AXES)
-    _check_choice(refine, "refine", (True, False, "auto"))
-    _check_choice(despeckle, "despeckle", (True, False, "auto"))
-    _check_choice(estimator, "estimator", ("resnet", "xcorr"))
+    as_choice(algorithm, "algorithm", _ALGORITHMS)
+    as_choice(axes, "axes", _AXES)
+    as_choice(refine, "refine", (True, False, "auto"))
+    as_choice(despeckle, "despeckle", (True, False, "auto"))
+    as_choice(estimator, "estimator", ("resnet", "xcorr"))
     try:
         pad_cols, pad_rows = (int(p) for p in pad)
     except (TypeError, ValueError):
@@ -339,9 +345,7 @@ def align_jitter(
     if pad_cols or pad_rows:
         raw = np.pad(raw, ((0, 0), (pad_rows, pad_rows), (pad_cols, pad_cols)))
     n, rows, cols = raw.shape
-    c = cols / 2 if center is None else float(np.asarray(center).ravel()[0])
-    if not np.isfinite(c) or not 0 <= c <= cols:
-        raise ValueError(f"center must lie on the detector, between 0 and {cols}; got {center!r}")
+    c = as_center(center, cols)
 
     dev = resolve_device(device)
     if batch_size is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..metrics import observable_col_shifts
+from ..physics.geometry import observable_col_shifts
 
 __all__ = ["profile_row_shifts", "centroid_col_shifts"]
 

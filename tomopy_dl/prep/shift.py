@@ -45,7 +45,7 @@ def displace(images: torch.Tensor, d_row: torch.Tensor, d_col: torch.Tensor, pad
     return out[:, 0]
 
 
-def shift_images(prj, sx, sy, device=None) -> np.ndarray:
+def shift_images(prj, sx, sy, *, device=None) -> np.ndarray:
     """Shift projections by sub-pixel amounts, as ``tomopy.shift_images`` does.
 
     With TomoPy's convention, ``sx`` is the row (vertical) shift and ``sy`` the
@@ -67,6 +67,14 @@ def shift_images(prj, sx, sy, device=None) -> np.ndarray:
     Returns
     -------
     ndarray of float32, shape (nangles, rows, cols)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prj = np.zeros((1, 8, 8), np.float32); prj[0, 4, 4] = 1.0
+    >>> moved = shift_images(prj, np.array([1.0]), np.array([-2.0]))  # undoes a shift of (1, -2)
+    >>> [int(i) for i in np.unravel_index(moved[0].argmax(), (8, 8))]
+    [3, 6]
     """
     arr = as_float32_array(prj, "prj", (2, 3))
     squeeze = arr.ndim == 2

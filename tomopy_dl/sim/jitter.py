@@ -44,6 +44,14 @@ def add_jitter(
     jittered : ndarray of float32, shape (nangles, rows - 2 * margin_rows, cols)
     sx, sy : ndarray of float64, shape (nangles,)
         Row and column shifts in pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prj = np.random.default_rng(0).random((10, 16, 16)).astype(np.float32)
+    >>> jittered, sx, sy = add_jitter(prj, 2.0, seed=0)
+    >>> jittered.shape, sx.shape
+    ((10, 16, 16), (10,))
     """
     if axes not in ("both", "row", "col"):
         raise ValueError(f"axes must be 'both', 'row' or 'col', got {axes!r}")

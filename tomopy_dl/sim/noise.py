@@ -33,6 +33,14 @@ def add_poisson_noise(
     Returns
     -------
     ndarray of float32, same shape as ``proj``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proj = np.full((4, 1, 8), 0.5, np.float32)
+    >>> noisy = add_poisson_noise(proj, photons=1e4, seed=0)
+    >>> noisy.shape, bool(abs(noisy.mean() - 0.5) < 0.05)
+    ((4, 1, 8), True)
     """
     if not photons > 0:
         raise ValueError(f"photons must be > 0, got {photons!r}")
@@ -61,6 +69,14 @@ def add_salt_and_pepper(images: np.ndarray, fraction: float = 0.2, seed: int | N
     Returns
     -------
     ndarray of float32, same shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images = np.random.default_rng(1).uniform(0.2, 0.8, (2, 16, 16)).astype(np.float32)
+    >>> hit = add_salt_and_pepper(images, 0.2, seed=0) != images
+    >>> bool(0.1 < hit.mean() < 0.3)
+    True
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")

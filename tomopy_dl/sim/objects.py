@@ -147,6 +147,11 @@ def shepp3d(n: int, nz: int | None = None) -> np.ndarray:
 
     The head's long axis runs along ``y``, so every slice shows an ellipse;
     it is scaled into the field-of-view cylinder.
+
+    Examples
+    --------
+    >>> shepp3d(32, 4).shape
+    (4, 32, 32)
     """
     nz = n if nz is None else int(nz)
     z, y, x = _grid(nz, n)
@@ -243,6 +248,12 @@ def make_object(family: str, n: int, nz: int, seed: int) -> np.ndarray:
     Returns
     -------
     ndarray of float32, shape (nz, n, n)
+
+    Examples
+    --------
+    >>> vol = make_object("porous", 32, 3, seed=0)
+    >>> vol.shape, bool(vol.min() >= 0)
+    ((3, 32, 32), True)
     """
     if n < 8 or nz < 1:
         raise ValueError(f"need n >= 8 and nz >= 1, got n={n}, nz={nz}")

@@ -18,6 +18,12 @@ def shepp_logan(size: int = 128) -> np.ndarray:
     Returns
     -------
     ndarray of float32, shape (size, size)
+
+    Examples
+    --------
+    >>> img = shepp_logan(64)
+    >>> img.shape, img.dtype
+    ((64, 64), dtype('float32'))
     """
     from skimage.data import shepp_logan_phantom
     from skimage.transform import resize

@@ -2,14 +2,29 @@
 
 Every solver takes a batch of sinograms ``(B, nangles, ndet)`` and a
 :class:`~tomopy_dl.physics.ParallelBeamProjector`, and returns images
-``(B, num_gridx, num_gridy)``. They know nothing of TomoPy; the adapter in
-:mod:`tomopy_dl.adapter` turns them into TomoPy algorithms.
+``(B, num_gridx, num_gridy)``. They know nothing of TomoPy.
+
+* :mod:`.table`: each algorithm's keywords and defaults (the one home).
+* :mod:`.analytic`: filtered back-projection. :mod:`.iterative`: SIRT, MLEM, TV.
+* The parts of the trained solvers, after deepinv: :mod:`.data_fidelity`
+  (data terms), :mod:`.prior` (TV and the adversarial terms) and
+  :mod:`.loop` (the one guarded optimisation loop).
+* GANrec: :mod:`.gan` (``ganrec``, its modes), composed in
+  :mod:`.gan_wedge` (default) and :mod:`.gan_paper` (the paper).
 """
 
-from .fbp import angle_weights, fbp, filter_sinogram
-from .ganrec import ganrec
-from .mlem import mlem
-from .sirt import sirt
-from .tv import tv
+from ..util.lazy import attach
 
-__all__ = ["fbp", "sirt", "mlem", "tv", "ganrec", "filter_sinogram", "angle_weights"]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "ALGORITHMS": ".table",
+        "fbp": ".analytic",
+        "filter_sinogram": ".analytic",
+        "angle_weights": ".analytic",
+        "sirt": ".iterative",
+        "mlem": ".iterative",
+        "tv": ".iterative",
+        "ganrec": ".gan",
+    },
+)

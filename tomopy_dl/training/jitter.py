@@ -29,16 +29,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..metrics import observable_col_shifts
 from ..networks.jitter import JitterResNet, network_input
+from ..physics.geometry import observable_col_shifts
 from ..prep.alignment import coarse_start, prepare_stack
 from ..prep.shift import displace
+from ..sim.forward import project
 from ..sim.jitter import add_jitter
 from ..sim.noise import add_poisson_noise, add_salt_and_pepper
 from ..sim.objects import HELD_OUT_FAMILIES, TRAIN_FAMILIES, make_object
-from ..sim.project import project
 from ..util.device import resolve_device
-from ..weights import save_weights
+from ..weights import load_jitter_model, save_weights
 
 __all__ = ["JitterTrainingConfig", "make_jitter_pairs", "train_jitter", "validate_jitter"]
 
@@ -267,8 +267,6 @@ def train_jitter(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, elapsed = 0, [], 0.0
     if ckpt is None and init_weights is not None:
-        from ..weights import load_jitter_model
-
         start, start_meta = load_jitter_model(None if str(init_weights) == "shipped" else init_weights)
         if (
             start_meta.get("architecture", {}).get("width", 32) != cfg.width

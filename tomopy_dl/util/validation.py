@@ -11,7 +11,16 @@ import warnings
 
 import numpy as np
 
-__all__ = ["as_float32_array", "as_angles", "as_centers", "as_positive_int", "warn_if_degrees"]
+__all__ = [
+    "as_float32_array",
+    "as_angles",
+    "as_centers",
+    "as_center",
+    "default_center",
+    "as_positive_int",
+    "as_choice",
+    "warn_if_degrees",
+]
 
 
 def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
@@ -32,6 +41,15 @@ def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarra
         If ``value`` is not numeric.
     ValueError
         If it has the wrong number of dimensions, is empty, or holds NaN/inf.
+
+    Examples
+    --------
+    >>> as_float32_array([[1, 2], [3, 4]], "tomo", 2).dtype
+    dtype('float32')
+    >>> as_float32_array([1.0, float("nan")], "theta", 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: theta holds 1 non-finite value(s) (NaN or inf); clean it first, ...
     """
     accepted = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     try:
@@ -66,6 +84,11 @@ def as_angles(theta, n_proj: int | None = None, name: str = "theta") -> np.ndarr
         Projection angles in radians. Any order and spacing is accepted.
     n_proj : int, optional
         The number of projections the angles must match.
+
+    Examples
+    --------
+    >>> as_angles([0.0, 0.5, 1.0], n_proj=3)
+    array([0. , 0.5, 1. ], dtype=float32)
     """
     arr = as_float32_array(np.ravel(np.asarray(theta)) if np.ndim(theta) == 0 else theta, name, 1)
     if n_proj is not None and arr.size != n_proj:
@@ -82,12 +105,18 @@ def warn_if_degrees(theta: np.ndarray, name: str = "theta") -> bool:
 
     A scan in radians spans at most a turn or two; 180 or 360 as a largest
     angle is a scan in degrees, which gives a plausible but wrong image.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     warn_if_degrees(np.array([0.0, 90.0, 180.0]))
+    True
     """
     top = float(np.max(np.abs(theta))) if np.size(theta) else 0.0
     if top > 2 * math.pi + 1e-3:
         warnings.warn(
-            f"{name} reaches {top:.4g}, beyond 2 pi: it looks like degrees. Pass radians, "
-            f"e.g. numpy.deg2rad({name})",
+            f"{name} reaches {top:.4g}, beyond 2 pi: it looks like degrees. Pass radians, e.g. numpy.deg2rad({name})",
             UserWarning,
             stacklevel=3,
         )
@@ -95,17 +124,33 @@ def warn_if_degrees(theta: np.ndarray, name: str = "theta") -> bool:
     return False
 
 
-def as_centers(center, n_slices: int, n_det: int, name: str = "center", on_detector: bool = False) -> np.ndarray:
+def default_center(n_det: int) -> float:
+    """TomoPy's default rotation centre, ``n_det / 2`` in detector pixels: the one home of that default.
+
+    Examples
+    --------
+    >>> default_center(2048)
+    1024.0
+    """
+    return n_det / 2.0
+
+
+def as_centers(center, n_slices: int, n_det: int, name: str = "center", *, on_detector: bool = False) -> np.ndarray:
     """Return one rotation centre per slice as float32, TomoPy-style.
 
-    ``None`` means the detector middle, ``n_det / 2``; a scalar applies to
+    ``None`` means the detector middle, :func:`default_center`; a scalar applies to
     every slice; an array must hold one value per slice. With
     ``on_detector``, a centre outside ``[0, n_det]`` is refused: no ray of a
     reconstruction would then cross the field of view the right way, and the
     result would be a blank or a ghost.
+
+    Examples
+    --------
+    >>> as_centers(None, 2, 640)
+    array([320., 320.], dtype=float32)
     """
     if center is None:
-        return np.full(n_slices, n_det / 2.0, dtype=np.float32)
+        return np.full(n_slices, default_center(n_det), dtype=np.float32)
     arr = np.asarray(center)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be a number or an array of numbers, got {type(center).__name__}")
@@ -113,9 +158,7 @@ def as_centers(center, n_slices: int, n_det: int, name: str = "center", on_detec
     if arr.size == 1:
         arr = np.full(n_slices, arr[0], dtype=np.float32)
     if arr.size != n_slices:
-        raise ValueError(
-            f"{name} has {arr.size} values for {n_slices} slices; pass a scalar or one value per slice"
-        )
+        raise ValueError(f"{name} has {arr.size} values for {n_slices} slices; pass a scalar or one value per slice")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()[:8]}")
     if on_detector:
@@ -123,9 +166,48 @@ def as_centers(center, n_slices: int, n_det: int, name: str = "center", on_detec
         if off.any():
             raise ValueError(
                 f"{name} {float(arr[off][0]):g} is off the detector, which is {n_det} pixels wide; "
-                f"pass a rotation centre between 0 and {n_det} (None: the middle, {n_det / 2:g})"
+                f"pass a rotation centre between 0 and {n_det} (None: the middle, {default_center(n_det):g})"
             )
     return arr
+
+
+def as_center(center, n_det: int, name: str = "center") -> float:
+    """One rotation centre on the detector, as a float: ``None`` is :func:`default_center`.
+
+    Examples
+    --------
+    >>> as_center(None, 640)
+    320.0
+    >>> as_center(700, 640)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: center 700 is off the detector, which is 640 pixels wide; pass a rotation centre between 0 and 640 ...
+    """
+    arr = np.asarray(center) if center is not None else None
+    if arr is not None and arr.size != 1:
+        raise ValueError(f"{name} must be one number here, got {arr.size} values")
+    return float(as_centers(center, 1, n_det, name, on_detector=True)[0])
+
+
+def as_choice(value, name: str, choices) -> object:
+    """Return ``value`` if it is one of ``choices``, else raise a ValueError that lists them.
+
+    Examples
+    --------
+    >>> as_choice("tiff", "format", ("tiff", "h5"))
+    'tiff'
+    >>> as_choice("png", "format", ("tiff", "h5"))
+    Traceback (most recent call last):
+    ...
+    ValueError: format must be one of 'tiff', 'h5'; got 'png'
+    """
+    try:
+        ok = value in choices
+    except TypeError:  # an unhashable value in a set or dict
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
 
 
 def as_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -133,6 +215,12 @@ def as_positive_int(value, name: str, minimum: int = 1) -> int:
 
     Accepts numpy scalars and 0-d arrays, which TomoPy's string-algorithm
     path produces from plain keyword values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_positive_int(np.array(5), "num_iter")
+    5
     """
     arr = np.asarray(value)
     if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):

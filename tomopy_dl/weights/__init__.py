@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from ..networks.jitter import JitterResNet
+
 __all__ = ["JITTER_WEIGHTS", "load_jitter_model", "save_weights", "sha256_of"]
 
 logger = logging.getLogger(__name__)
@@ -72,8 +74,6 @@ def load_jitter_model(path: str | os.PathLike | None = None, device=None):
         If the file's checksum does not match its record (a corrupt or
         swapped file), or the weights do not fit the recorded architecture.
     """
-    from ..networks.jitter import JitterResNet
-
     path = Path(JITTER_WEIGHTS if path is None else path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -91,7 +91,9 @@ def load_jitter_model(path: str | os.PathLike | None = None, device=None):
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(record_path)!r} is not valid JSON ({exc}); restore it from the training run") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{str(record_path)!r} must hold a JSON object (the weights' record), got {type(meta).__name__}")
+        raise ValueError(
+            f"{str(record_path)!r} must hold a JSON object (the weights' record), got {type(meta).__name__}"
+        )
     size = meta.get("input_size")
     if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 4096:
         raise ValueError(f"{str(record_path)!r}: 'input_size' must be an integer from 16 to 4096, got {size!r}")

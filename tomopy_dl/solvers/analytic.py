@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..physics import ParallelBeamProjector
+from .table import default
 
 __all__ = ["fbp", "filter_sinogram", "angle_weights", "FILTERS"]
 
@@ -38,6 +39,12 @@ def filter_sinogram(sino: torch.Tensor, filter_name: str = "ramlak") -> torch.Te
     Returns
     -------
     torch.Tensor, same shape
+
+    Examples
+    --------
+    >>> import torch
+    >>> filter_sinogram(torch.ones(1, 4, 64), "hann").shape
+    torch.Size([1, 4, 64])
     """
     key = str(filter_name).lower()
     if key not in FILTERS:
@@ -72,6 +79,13 @@ def angle_weights(theta) -> np.ndarray:
     Returns
     -------
     ndarray of float64, shape (nangles,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = angle_weights(np.linspace(0, np.pi, 4, endpoint=False))
+    >>> bool(np.allclose(w, np.pi / 4))
+    True
     """
     a = np.mod(np.asarray(theta, dtype=np.float64), np.pi)
     n = a.size
@@ -96,7 +110,8 @@ def angle_weights(theta) -> np.ndarray:
 def fbp(
     sino: torch.Tensor,
     op: ParallelBeamProjector,
-    filter_name: str = "ramlak",
+    *,
+    filter_name: str = default("fbp", "filter_name"),
 ) -> torch.Tensor:
     """Filtered back-projection.
 
@@ -116,6 +131,22 @@ def fbp(
     Returns
     -------
     torch.Tensor, shape (B, num_gridx, num_gridy)
+        Images in the units of the object, on the scale of gridrec.
+
+    References
+    ----------
+    .. [1] Kak, A. C. and Slaney, M. "Principles of Computerized Tomographic
+       Imaging", IEEE Press (1988), chapter 3.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import ParallelBeamProjector
+    >>> full = ParallelBeamProjector(np.linspace(0, np.pi, 64, endpoint=False), 24, 16, 16)
+    >>> square = torch.zeros(1, 16, 16); square[:, 4:12, 6:10] = 1.0
+    >>> x = fbp(full(square), full)
+    >>> bool(abs(float(x[0, 4:12, 6:10].mean()) - 1.0) < 0.15)
+    True
     """
     w = torch.as_tensor(angle_weights(op.theta), dtype=torch.float32, device=sino.device)
     return op.adjoint(filter_sinogram(sino, filter_name) * w[:, None])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from ..util.validation import as_angles, as_centers, as_float32_array, as_positive_int
-from .contract import ALGORITHMS
+from ..solvers.table import ALGORITHMS
+from ..util.validation import as_angles, as_centers, as_choice, as_float32_array, as_positive_int
+from .contract import CALLABLES
 
 __all__ = ["recon"]
 
@@ -16,6 +17,7 @@ def recon(
     tomo,
     theta,
     center=None,
+    *,
     sinogram_order: bool = False,
     algorithm: str | Callable = "sirt",
     num_gridx: int | None = None,
@@ -40,8 +42,9 @@ def recon(
     sinogram_order : bool, optional
         Whether ``tomo`` is a stack of sinograms.
     algorithm : str or callable, optional
-        ``'fbp'``, ``'sirt'`` (default), ``'mlem'``, ``'tv'`` or ``'ganrec'``, or any callable
-        following TomoPy's algorithm contract.
+        A name of :data:`tomopy_dl.solvers.table.ALGORITHMS` (``'fbp'``,
+        ``'sirt'`` (default), ``'mlem'``, ``'tv'``, ``'ganrec'``), or any
+        callable following TomoPy's algorithm contract.
     num_gridx, num_gridy : int, optional
         Reconstruction grid; ``ndet`` by default.
     init_recon : ndarray, shape (nslices, num_gridx, num_gridy), optional
@@ -61,6 +64,16 @@ def recon(
         For data that is not 3D, empty or non-finite, a mismatch between
         ``theta`` and the number of projections, a bad centre or an unknown
         algorithm name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomopy_dl.sim import project, shepp_logan
+    >>> theta = np.deg2rad(np.arange(0, 180, 3.0)).astype(np.float32)
+    >>> proj = project(shepp_logan(32)[None], theta, pad=False)
+    >>> rec = recon(proj, theta, algorithm="sirt", num_iter=20, progress=False)
+    >>> rec.shape
+    (1, 32, 32)
     """
     data = as_float32_array(tomo, "tomo", 3)
     if not sinogram_order:
@@ -72,9 +85,10 @@ def recon(
     ngy = n_det if num_gridy is None else as_positive_int(num_gridy, "num_gridy")
 
     if isinstance(algorithm, str):
-        func = ALGORITHMS.get(algorithm.lower())
-        if func is None:
-            raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)} or a callable, got {algorithm!r}")
+        try:
+            func = CALLABLES[as_choice(algorithm.lower(), "algorithm", tuple(ALGORITHMS))]
+        except ValueError as exc:
+            raise ValueError(f"{exc}; or pass a callable") from None
     elif callable(algorithm):
         func = algorithm
     else:

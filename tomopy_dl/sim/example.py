@@ -7,6 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .forward import project
+from .jitter import add_jitter
+from .objects import make_object
+
 __all__ = ["write_example_dataexchange"]
 
 
@@ -48,10 +52,16 @@ def write_example_dataexchange(
     Returns
     -------
     Path
-    """
-    import h5py
 
-    from ..sim import add_jitter, make_object, project
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> path = write_example_dataexchange(tempfile.mkdtemp() + "/scan.h5", size=32, rows=2, n_angles=31)
+    >>> with h5py.File(path) as f:
+    ...     f["exchange/data"].shape
+    (31, 2, 32)
+    """
+    import h5py  # only here: h5py is heavy and only this writer needs it
 
     rng = np.random.default_rng(seed)
     margin = int(np.ceil(jitter)) + 1 if jitter else 0

@@ -11,10 +11,12 @@ from ..util.validation import as_angles, as_centers, as_float32_array
 
 __all__ = ["project"]
 
+
 def project(
     obj,
     theta,
     center=None,
+    *,
     emission: bool = True,
     pad: bool = True,
     sinogram_order: bool = False,
@@ -57,6 +59,14 @@ def project(
     ValueError
         For a non-3D or empty object, non-finite values, empty or non-finite
         angles, or a centre of the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomopy_dl.sim import shepp_logan
+    >>> theta = np.linspace(0, np.pi, 90, endpoint=False).astype(np.float32)
+    >>> project(shepp_logan(64)[None], theta).shape  # (nangles, nslices, ndet), the detector padded
+    (90, 1, 94)
     """
     vol = as_float32_array(obj, "obj", 3)
     angles = as_angles(theta)
