@@ -76,6 +76,7 @@ def test_align_command_writes_projections_and_shifts(tmp_path):
         (["recon", "{dx}", "--angles", "200:300"], "keeps 0 projection"),
         (["recon", "{bad}"], "lacks the Data Exchange"),
         (["align", "{dx}", "--center", "1e5"], "center 100000 is off the detector"),
+        (["recon", "{dx}", "--algorithm", "fbp", "--num-iter", "5"], "fbp takes no number of iterations"),
     ],
 )
 def test_bad_input_leaves_no_output(dx_file, tmp_path, capsys, argv, message):

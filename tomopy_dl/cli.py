@@ -7,20 +7,14 @@ import logging
 import sys
 
 from . import __version__
-from .solvers.table import ALGORITHMS, GANREC_MODES
+from .solvers.table import ALGORITHMS, default_iterations
 
 __all__ = ["main"]
 
 
 def _iterations_help() -> str:
     """Each algorithm's default iterations, from the algorithm table."""
-    parts = []
-    for name, spec in ALGORITHMS.items():
-        n = spec.defaults.get("num_iter", "-")
-        if n is None and name == "ganrec":
-            n = GANREC_MODES[spec.defaults["mode"]]["num_iter"]
-        if n != "-":
-            parts.append(f"{name} {n}")
+    parts = [f"{name} {n}" for name in ALGORITHMS if (n := default_iterations(name)) is not None]
     return "iterations (default: " + ", ".join(parts) + ")"
 
 
@@ -45,13 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         "--num-iter",
         type=int,
         default=None,
-        help=f"iterations of sirt and mlem (default {ALGORITHMS['sirt'].defaults['num_iter']})",
+        help=f"iterations of sirt and mlem (default {default_iterations('sirt')})",
     )
     demo.add_argument(
         "--ganrec-iter",
         type=int,
         default=None,
-        help=f"iterations of ganrec (default {GANREC_MODES[ALGORITHMS['ganrec'].defaults['mode']]['num_iter']})",
+        help=f"iterations of ganrec (default {default_iterations('ganrec')})",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the noise and of ganrec (default 0)")
     demo.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")

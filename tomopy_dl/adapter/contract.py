@@ -61,7 +61,8 @@ def _coerce(k: Keyword, value):
             raise TypeError(f"{k.name} must be a number, got {value!r}")
         if isinstance(value, (int, float)):
             if math.isnan(value) or (k.minimum is not None and value < k.minimum):
-                raise ValueError(f"{k.name} must be a number >= {k.minimum:g}, got {value!r}")
+                bound = "" if k.minimum is None else f" >= {k.minimum:g}"
+                raise ValueError(f"{k.name} must be a number{bound}, got {value!r}")
             return value
         return value  # one value per slice: the solver checks it
     if k.choices is not None:
@@ -146,8 +147,10 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
 
     algorithm.__name__ = algorithm.__qualname__ = name
     algorithm.__module__ = "tomopy_dl"
+    # The callable shows a bar unless asked otherwise (see above), unlike the bare solver.
+    shown = {k.name: (True if k.name == "progress" else k.default) for k in spec.keywords}
     listed = "\n".join(
-        f"    {k.name} : {k.kind.__name__}, default {k.default!r}\n        {k.help}" for k in spec.keywords
+        f"    {k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n        {k.help}" for k in spec.keywords
     )
     algorithm.__doc__ = (
         f"TomoPy algorithm: {spec.summary} (:func:`{spec.solver.replace(':', '.')}`).\n\n"
@@ -170,11 +173,6 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
     return algorithm
 
 
-fbp = tomopy_algorithm(ALGORITHMS["fbp"])
-sirt = tomopy_algorithm(ALGORITHMS["sirt"])
-mlem = tomopy_algorithm(ALGORITHMS["mlem"])
-tv = tomopy_algorithm(ALGORITHMS["tv"])
-ganrec = tomopy_algorithm(ALGORITHMS["ganrec"])
-
-#: The TomoPy callables by name, in the order of the table.
-CALLABLES: dict[str, Callable] = {"fbp": fbp, "sirt": sirt, "mlem": mlem, "tv": tv, "ganrec": ganrec}
+#: The TomoPy callables by name, one per entry of the table.
+CALLABLES: dict[str, Callable] = {name: tomopy_algorithm(spec) for name, spec in ALGORITHMS.items()}
+fbp, sirt, mlem, tv, ganrec = (CALLABLES[n] for n in ("fbp", "sirt", "mlem", "tv", "ganrec"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Keyword", "Algorithm", "ALGORITHMS", "GANREC_MODES", "default"]
+__all__ = ["Keyword", "Algorithm", "ALGORITHMS", "GANREC_MODES", "default", "default_iterations"]
 
 
 @dataclass(frozen=True)
@@ -176,3 +176,17 @@ ALGORITHMS: dict[str, Algorithm] = {
 def default(algorithm: str, keyword: str) -> Any:
     """The default of ``keyword`` of ``algorithm``, from :data:`ALGORITHMS`."""
     return ALGORITHMS[algorithm].keyword(keyword).default
+
+
+def default_iterations(algorithm: str) -> int | None:
+    """The iterations ``algorithm`` runs by default (GANrec: its default mode's); None if it takes none.
+
+    Examples
+    --------
+    >>> default_iterations("sirt"), default_iterations("ganrec"), default_iterations("fbp")
+    (100, 300, None)
+    """
+    n = ALGORITHMS[algorithm].defaults.get("num_iter")
+    if n is None and algorithm == "ganrec":
+        n = GANREC_MODES[default("ganrec", "mode")]["num_iter"]
+    return n
