@@ -133,7 +133,7 @@ def test_ours_judges_the_missing_wedge(small, monkeypatch):
     )
     gap = tomopy_dl.physics.unmeasured_angles(theta)
     assert gap.size > 0
-    ganrec(sino[:1], op, num_iter=2)
+    ganrec(sino[:1], op, num_iter=2, tune="off")
     real, fake, adv = seen[:3]
     torch.testing.assert_close(real, sino[0] / sino[0].max())
     assert fake.shape == (gap.size, op.n_det) and adv.shape == fake.shape
@@ -165,7 +165,7 @@ def test_trust_region_holds_the_tv_objective(small):
     j0 = float(tv_objective(tv(y, op, num_iter=300, reg_par=beta), y, op, beta))
 
     def rel(**kw):
-        x = ganrec(y, op, num_iter=150, adv_weight=10.0, lr_g=1e-2, quantitative=False, **kw)
+        x = ganrec(y, op, num_iter=150, adv_weight=10.0, lr_g=1e-2, quantitative=False, tune="off", **kw)
         return float(tv_objective(x, y, op, beta)) / j0
 
     free, held = rel(slack=float("inf")), rel(slack=0.02)
@@ -176,22 +176,22 @@ def test_trust_region_holds_the_tv_objective(small):
 def test_volume_warm_start_and_independent(small, caplog):
     _, _, op, sino = small
     caplog.set_level(logging.INFO, logger="tomopy_dl.solvers.gan")
-    vol = ganrec(sino, op, num_iter=40, warm_iter=10, batch_size=1)
+    vol = ganrec(sino, op, num_iter=40, warm_iter=10, batch_size=1, tune="off")
     assert batch_iterations(caplog) == [40, 10, 10, 10]
     caplog.clear()
-    indep = ganrec(sino, op, num_iter=40, batch_size=2, independent=True)
+    indep = ganrec(sino, op, num_iter=40, batch_size=2, independent=True, tune="off")
     assert batch_iterations(caplog) == [40, 40]
     assert vol.shape == (4, 24, 24)
     # The slices that differ come out different.
     assert float((vol[3] - vol[0]).abs().max()) > 0.3
     # Independent batches are fitted from fresh networks: each equals a run on its own.
-    torch.testing.assert_close(indep[2:], ganrec(sino[2:], op, num_iter=40, batch_size=2), rtol=0, atol=0)
+    torch.testing.assert_close(indep[2:], ganrec(sino[2:], op, num_iter=40, batch_size=2, tune="off"), rtol=0, atol=0)
 
 
 def test_early_stop_cuts_iterations(small, caplog):
     _, _, op, sino = small
     caplog.set_level(logging.INFO, logger="tomopy_dl.solvers.gan")
-    ganrec(sino[:1], op, num_iter=400, early_stop=0.5)  # checks every 50 iterations; a plateau needs 3
+    ganrec(sino[:1], op, num_iter=400, early_stop=0.5, tune="off")  # checks every 50 iterations; a plateau needs 3
     assert batch_iterations(caplog)[0] < 400
 
 
@@ -256,7 +256,7 @@ def test_string_path_drops_tomopys_default_num_iter(small, caplog):
     for n in (np.array(1, dtype=np.int32), np.array(1)):
         recon = np.full((1, 24, 24), 1e-6, np.float32)
         string_ganrec(tomo, np.full(1, 18, np.float32), recon, theta, num_gridx=24, num_gridy=24, options={},
-                      num_iter=n, device=np.array("cpu"), progress=False)  # fmt: skip
+                      num_iter=n, device=np.array("cpu"), progress=False, tune="off")  # fmt: skip
     assert batch_iterations(caplog) == [300, 1]
 
 

@@ -57,6 +57,27 @@ def test_recon_command_writes_stack_and_params(dx_file, tmp_path, capsys):
     assert (out / "recon.h5").is_file() and not list(out.glob("recon_*.tiff"))
 
 
+def test_ganrec_volume_shares_one_choice_of_settings(dx_file, tmp_path, monkeypatch):
+    """tune='auto' runs once per volume, on the middle row; every slab gets the choice with tune='off'."""
+    import tomopy_dl.pipeline as pipeline
+    from tomopy_dl.solvers import gan
+
+    calls = []
+    real = gan.choose_settings
+    monkeypatch.setattr(gan, "choose_settings", lambda sino, op, **kw: calls.append(sino.shape) or real(sino, op, **kw))
+    seen = []
+    real_slab = pipeline.recon_slab
+    monkeypatch.setattr(pipeline, "recon_slab", lambda path, rows, p: seen.append(p) or real_slab(path, rows, p))
+    out = tmp_path / "rec"
+    pipeline.recon_file(dx_file, out, algorithm="ganrec", num_iter=5, angles=(0, 120), slab=1, progress=False)
+    assert calls == [(1, 41, 48)]  # one row, the limited angles
+    assert len(seen) == 4 and all(p["options"]["tune"] == "off" for p in seen)
+    chosen = seen[0]["options"]
+    assert {"init_method", "data_term", "tv_weight", "init_iter", "adv_weight"} <= set(chosen)
+    assert all(p["options"] == chosen for p in seen)
+    assert json.loads((out / "manifest.json").read_text())["job"]["options"]["init_method"] == chosen["init_method"]
+
+
 def test_align_command_writes_projections_and_shifts(tmp_path):
     src = write_example_dataexchange(tmp_path / "jit.h5", size=48, rows=16, n_angles=61, jitter=3.0, seed=2)
     out = tmp_path / "al"

@@ -110,6 +110,23 @@ def recon_slab(path: str | os.PathLike, rows: tuple[int, int], params: dict) -> 
     return recon(prj, theta, center=params["center"], algorithm=params["algorithm"], **params["options"])
 
 
+def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, n_cols: int, options: dict) -> dict:
+    """GANrec's ``tune='auto'`` choice on detector row ``row``, as keywords for every slab (with ``tune='off'``)."""
+    import torch  # only GANrec jobs load torch here
+
+    from .physics import get_projector
+    from .solvers.gan import choose_settings
+
+    prj, theta = read_projections(path, slices=(row, row + 1), angles=angles, theta_range=theta_range)
+    sino = torch.from_numpy(np.ascontiguousarray(np.swapaxes(prj, 0, 1), dtype=np.float32))
+    op = get_projector(theta, n_cols, n_cols, n_cols, center=center, device=options.get("device"))
+    t0 = time.perf_counter()
+    chosen = choose_settings(sino.to(op.device), op, num_iter=options.get("num_iter"), seed=options.get("seed", 0))
+    logger.info("recon %s: ganrec settings chosen on row %d for every slab (%.1f s): %s", path, row,
+                time.perf_counter() - t0, chosen)  # fmt: skip
+    return {**chosen, "tune": "off"}
+
+
 def _checksum(block: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(block, np.float32).tobytes()).hexdigest()
 
@@ -229,6 +246,9 @@ def recon_file(
         options["num_iter"] = int(num_iter)
     if "seed" in spec.defaults:
         options["seed"] = seed
+    if algorithm == "ganrec":
+        # One choice of settings for the volume, not one per slab: slabs of one sample should agree.
+        options.update(_ganrec_volume_settings(path, (lo + hi - 1) // 2, angles, theta_range, c, n_cols, options))
     work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
     stat = Path(path).stat()
     identity = {

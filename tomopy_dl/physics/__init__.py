@@ -7,6 +7,7 @@ from .projector import (
     clear_projector_cache,
     estimate_matrix_bytes,
     get_projector,
+    projection_error,
     slices_by_center,
     slices_per_batch,
 )
@@ -14,6 +15,7 @@ from .projector import (
 __all__ = [
     "ParallelBeamProjector",
     "get_projector",
+    "projection_error",
     "clear_projector_cache",
     "slices_by_center",
     "slices_per_batch",

@@ -34,6 +34,7 @@ from .matrix_free import MatrixFreeGeometry, back_project, forward_project
 from .siddon import intersection_lengths
 
 __all__ = [
+    "projection_error",
     "ParallelBeamProjector",
     "get_projector",
     "clear_projector_cache",
@@ -361,6 +362,26 @@ def get_projector(
         while len(_CACHE) > _CACHE_SIZE or (len(_CACHE) > 1 and held() > limit):
             _CACHE.popitem(last=False)
         return proj
+
+
+def projection_error(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjector) -> torch.Tensor:
+    """Relative error of the projections of ``x`` against ``sino``, ``|A x - sino| / |sino|`` per slice, ``(B,)``.
+
+    With ``op`` at angles a reconstruction was not given, this scores it
+    without a reference image: how well it predicts measurements it never
+    saw (GANrec's ``tune='auto'``, ``benchmarks/limited_angle.py``).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> op = get_projector(np.linspace(0, np.pi, 8, endpoint=False), 12, 8, 8)
+    >>> x = torch.ones(1, 8, 8)
+    >>> projection_error(x, op(x), op), projection_error(x, 2 * op(x), op)
+    (tensor([0.]), tensor([0.5000]))
+    """
+    model = op(x)
+    num = torch.linalg.vector_norm((model - sino).flatten(1), dim=1)
+    return num / torch.linalg.vector_norm(sino.flatten(1), dim=1).clamp_min(1e-30)
 
 
 def slices_by_center(centers: np.ndarray, batch: int):

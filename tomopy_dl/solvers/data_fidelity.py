@@ -6,7 +6,9 @@ import torch
 
 from ..physics import ParallelBeamProjector
 
-__all__ = ["L2", "L1MinMax", "minmax"]
+_TINY = 1e-12
+
+__all__ = ["L2", "KL", "L1MinMax", "minmax", "DATA_TERMS"]
 
 
 def minmax(t: torch.Tensor) -> torch.Tensor:
@@ -36,7 +38,20 @@ def minmax(t: torch.Tensor) -> torch.Tensor:
     return (t - lo) / (hi - lo).clamp_min(1e-12)
 
 
-class L2:
+class _SinogramDistance:
+    """A distance between ``op(x)`` and the data per slice; subclasses define :meth:`distance`."""
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, op: ParallelBeamProjector, model: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B,)`` values; ``model``, when given, is ``op(x)`` already computed."""
+        return self.distance(op(x) if model is None else model, y).flatten(1).sum(1)
+
+    def distance(self, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class L2(_SinogramDistance):
     """Least squares, ``0.5 |A x - y|^2`` per slice: the data term of TV and GANrec's wedge mode.
 
     Examples
@@ -49,12 +64,37 @@ class L2:
     0.0
     """
 
-    def __call__(
-        self, x: torch.Tensor, y: torch.Tensor, op: ParallelBeamProjector, model: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``(B,)`` values; ``model``, when given, is ``op(x)`` already computed."""
-        model = op(x) if model is None else model
-        return 0.5 * (model - y).square().flatten(1).sum(1)
+    def distance(self, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (model - y).square()
+
+
+class KL(_SinogramDistance):
+    """Poisson log-likelihood as a distance, ``sum(A x - y + y log(y / A x))`` per slice.
+
+    The data term of MLEM and of TV with ``data='kl'``: right for counts
+    (electron or neutron counts, HAADF-STEM signals) rather than ``-log`` of
+    transmission, where the noise grows with the signal. Zero for a perfect
+    fit; ``y`` is taken as non-negative.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.linspace(0, np.pi, 8, endpoint=False), 12, 8, 8)
+    >>> ones = torch.ones(1, 8, 8)
+    >>> round(float(KL()(ones, op(ones), op)[0]), 6), bool(KL()(2 * ones, op(ones), op)[0] > 0)
+    (0.0, True)
+    """
+
+    def distance(self, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        model, y = model.clamp_min(_TINY), y.clamp_min(0.0)
+        # y log(y / model) with 0 log 0 = 0: rays that measured nothing add only their model.
+        log_term = torch.where(y > 0, y * (torch.log(y.clamp_min(_TINY)) - torch.log(model)), torch.zeros_like(y))
+        return model - y + log_term
+
+
+#: The data terms by name, as ``tv(data=...)`` and GANrec's ``data_term`` take them.
+DATA_TERMS = {"l2": L2, "kl": KL}
 
 
 class L1MinMax:

@@ -3,9 +3,10 @@
 ``'ours'`` (default) is :class:`~.gan_wedge.WedgeGAN`, a missing-wedge GAN
 that corrects a total-variation start; ``'faithful'`` and ``'l1_only'`` are
 :class:`~.gan_paper.PaperGAN`, the published method with and without its
-discriminator. This module checks the settings, runs the slices batch by
-batch (warm-starting the networks from one batch to the next) and returns
-images in the units of gridrec and SIRT.
+discriminator. This module checks the settings, lets ``'ours'`` choose
+them from the data (``tune='auto'``, :mod:`~.selection`), runs the slices
+batch by batch (warm-starting the networks from one batch to the next) and
+returns images in the units of gridrec and SIRT.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ..physics import ParallelBeamProjector
+from ..physics import ParallelBeamProjector, unmeasured_angles
 from ..util.validation import as_choice
 from .gan_paper import PaperGAN, PaperSettings
 from .gan_wedge import WedgeGAN, WedgeSettings
+from .selection import TUNED, choose_wedge_settings
 from .table import ALGORITHMS, GANREC_MODES
 
-__all__ = ["ganrec", "MODES", "fit_scale_offset"]
+__all__ = ["ganrec", "choose_settings", "MODES", "fit_scale_offset"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,75 @@ def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjec
     return a[:, None, None] * x + b[:, None, None]
 
 
+def _tuned(sino: torch.Tensor, op: ParallelBeamProjector, s: WedgeSettings, fixed: set, *, seed: int, n_iter: int):
+    """``s`` with the unfixed settings chosen from the data (:mod:`.selection`), or ``s`` where none can be."""
+    if fixed >= set(TUNED):
+        return s
+    if sino.shape[1] < 8 or not unmeasured_angles(op.theta).size:
+        logger.info("ganrec: tune='auto' needs a missing wedge and >= 8 angles; using the fixed settings")
+        return s
+    # One slice for the whole volume: the one with the most signal, so that an empty end slice does not decide.
+    k = int(sino.flatten(1).abs().sum(1).argmax())
+    with torch.enable_grad():
+        choice = choose_wedge_settings(sino[k : k + 1], op, s, fixed, seed=seed, n_iter=n_iter)
+    logger.info("ganrec: tune='auto' chose on slice %d: %s", k, choice.summary())
+    return choice.settings
+
+
+def _unit(sino: torch.Tensor) -> float:
+    """A power of two near the data's peak: dividing by it scales exactly (see :func:`ganrec`)."""
+    peak = float(sino.abs().max())
+    return 2.0 ** round(math.log2(peak)) if peak > 0 and math.isfinite(peak) else 1.0
+
+
+def choose_settings(
+    sino: torch.Tensor,
+    op: ParallelBeamProjector,
+    *,
+    num_iter: int | None = None,
+    seed: int = _KEYWORDS.keyword("seed").default,
+    **given,
+) -> dict:
+    """The settings ``tune='auto'`` chooses for these sinograms, as keywords of :func:`ganrec`.
+
+    For choosing once per volume and passing the result to every slab
+    (with ``tune='off'``), as :func:`tomopy_dl.pipeline.recon_file` does, so
+    that all slabs share one choice.
+
+    Parameters
+    ----------
+    sino : torch.Tensor, shape (B, nangles, ndet)
+        Line integrals (or counts); the slice with the most signal decides.
+    op : ParallelBeamProjector
+        The geometry.
+    num_iter : int, optional
+        GANrec's iterations (the mode's default: 300).
+    seed : int
+        Seed of the networks.
+    **given
+        Settings of mode ``'ours'`` to keep (``init_method``, ``tv_weight``...).
+
+    Returns
+    -------
+    dict
+        ``init_method``, ``data_term``, ``tv_weight``, ``init_iter`` and ``adv_weight``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> wedge = get_projector(np.deg2rad(np.arange(0, 100, 4.0)), 24, 16, 16)
+    >>> box = torch.zeros(1, 16, 16); box[:, 4:12, 5:9] = 1.0
+    >>> sorted(choose_settings(wedge(box), wedge, num_iter=10, init_method="tv", adv_weight=0.0))
+    ['adv_weight', 'data_term', 'init_iter', 'init_method', 'tv_weight']
+    """
+    s = _settings("ours", given)
+    n = int(num_iter if num_iter is not None else GANREC_MODES["ours"]["num_iter"])
+    fixed = {k for k in TUNED if given.get(k) is not None}
+    chosen = _tuned(sino / _unit(sino), op, s, fixed, seed=seed, n_iter=n)
+    return {k: getattr(chosen, k) for k in TUNED}
+
+
 def _settings(mode: str, given: dict):
     """The mode's settings: its table defaults, overridden by the keywords given (not None)."""
     cls = _SETTINGS[mode]
@@ -66,8 +137,9 @@ def _settings(mode: str, given: dict):
             if not ok:
                 allowed = "a number >= 0 (inf turns the trust region off)" if key == "slack" else "a finite number >= 0"
                 raise ValueError(f"{key} must be {allowed}, got {v!r}")
-    if "init_method" in values:
-        as_choice(values["init_method"], "init_method", _KEYWORDS.keyword("init_method").choices)
+    for key in ("init_method", "data_term"):
+        if key in values:
+            as_choice(values[key], key, _KEYWORDS.keyword(key).choices)
     return cls(**values)
 
 
@@ -86,6 +158,8 @@ def ganrec(
     init_iter: int | None = None,
     init_method: str | None = None,
     slack: float | None = None,
+    data_term: str | None = None,
+    tune: str | None = None,
     batch_size: int | None = None,
     independent: bool = False,
     early_stop: float | None = None,
@@ -133,6 +207,20 @@ def ganrec(
         ``'ours'``: the adversarial term acts only while the TV objective is
         within ``1 + slack`` times its value at the start (0.02;
         ``math.inf`` removes the trust region).
+    data_term : {'l2', 'kl'}, optional
+        ``'ours'``: the data term of the start and the objective: least
+        squares (``'l2'``, for ``-log`` transmission data) or Poisson
+        (``'kl'``, for counts such as HAADF-STEM signals).
+    tune : {'auto', 'off'}, optional
+        ``'ours'``: ``'auto'`` (default) chooses ``init_method``,
+        ``data_term``, ``tv_weight``, ``init_iter`` and ``adv_weight`` from
+        the data: it holds out some measured angles, scores candidates by
+        how well they predict them and keeps the best
+        (:mod:`~tomopy_dl.solvers.selection`), on one slice (the one with the
+        most signal) for all. Keywords given explicitly are kept. The choice
+        is logged at INFO on ``tomopy_dl.solvers.gan``. ``'off'`` uses the
+        mode's fixed defaults. Scans with fewer than 8 angles or no missing
+        wedge are not tuned.
     batch_size : int, optional
         Slices fitted together; 1 on the CPU and 16 on CUDA by default.
     independent : bool
@@ -184,8 +272,12 @@ def ganrec(
     torch.Size([1, 24, 24])
     """
     mode = as_choice(mode, "mode", MODES)
-    s = _settings(mode, dict(lam=lam, lr_g=lr_g, lr_d=lr_d, adv_weight=adv_weight, tv_weight=tv_weight,
-                             init_iter=init_iter, init_method=init_method, slack=slack))  # fmt: skip
+    given = dict(lam=lam, lr_g=lr_g, lr_d=lr_d, adv_weight=adv_weight, tv_weight=tv_weight, init_iter=init_iter,
+                 init_method=init_method, slack=slack, data_term=data_term)  # fmt: skip
+    s = _settings(mode, given)
+    if tune is not None and mode != "ours":
+        raise ValueError(f"tune applies to mode='ours' only; mode={mode!r} has fixed settings")
+    tune = as_choice("auto" if tune is None else tune, "tune", _KEYWORDS.keyword("tune").choices)
     if sino.shape[1] < 2:
         raise ValueError(f"ganrec needs at least 2 projection angles, got {sino.shape[1]}")
     n_first = int(num_iter if num_iter is not None else GANREC_MODES[mode]["num_iter"])
@@ -201,10 +293,11 @@ def ganrec(
     # Work on data of order one: the losses square the data, and 1e20 squared
     # overflows float32. A power of two scales exactly, so the result is
     # invariant to the data's units to the last bit.
-    peak = float(sino.abs().max())
-    unit = 2.0 ** round(math.log2(peak)) if peak > 0 and math.isfinite(peak) else 1.0
+    unit = _unit(sino)
     sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
+    if mode == "ours" and tune == "auto":
+        s = _tuned(sino, op, s, {k for k in TUNED if given.get(k) is not None}, seed=seed, n_iter=n_first)
     fitter = None
     with torch.enable_grad(), tqdm(total=total, desc="ganrec", unit="it", disable=not progress, leave=False) as bar:
         for i in range(n_batches):
@@ -221,8 +314,12 @@ def ganrec(
                 with torch.no_grad():
                     x = fit_scale_offset(x, sino[part], op)
             out[part] = x.detach()
-            logger.info("ganrec: slices %d-%d, %d iterations, data L1 %.4g, D loss %.4g (chance: 1.386)",
-                        part.start, last, stats["iterations"], stats["data_l1"], stats["d_loss"])  # fmt: skip
+            if stats["iterations"] == 0 and mode == "ours":
+                logger.info("ganrec: slices %d-%d, 0 iterations: the starting image (%s)", part.start, last,
+                            "adv_weight 0" if s.adv_weight == 0 else "no missing wedge")  # fmt: skip
+            else:
+                logger.info("ganrec: slices %d-%d, %d iterations, data L1 %.4g, D loss %.4g (chance: 1.386)",
+                            part.start, last, stats["iterations"], stats["data_l1"], stats["d_loss"])  # fmt: skip
     # The paper's modes without the quantitative fit return their own [0, 1]
     # image, whatever the data's units; everything else is in data units.
     return out if (mode != "ours" and not quantitative) else out * unit

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterator
 
 import torch
-from tqdm.auto import trange
+from tqdm.auto import tqdm, trange
 
 from ..physics import ParallelBeamProjector
+from ..util.validation import as_choice
 from ._common import safe_inverse
-from .data_fidelity import L2
+from .data_fidelity import DATA_TERMS
 from .prior import TV, auto_reg_par, div2d, grad2d
 from .table import default
 
-__all__ = ["sirt", "mlem", "tv", "tv_objective"]
+__all__ = ["sirt", "mlem", "tv", "tv_iterates", "tv_objective"]
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +159,16 @@ def tv_objective(
     op: ParallelBeamProjector,
     beta: torch.Tensor,
     model: torch.Tensor | None = None,
+    *,
+    data: str = default("tv", "data"),
 ) -> torch.Tensor:
-    """``0.5 |A x - sino|^2 + beta TV(x)`` per slice, the objective :func:`tv` minimises, ``(B,)``.
+    """``D(A x, sino) + beta TV(x)`` per slice, the objective :func:`tv` minimises, ``(B,)``.
 
-    ``beta`` has shape (B,); ``model``, when given, is ``A x`` already computed.
+    ``D`` is ``0.5 |A x - sino|^2`` (``data='l2'``) or the Poisson term
+    (``'kl'``, :class:`~.data_fidelity.KL`); ``beta`` has shape (B,);
+    ``model``, when given, is ``A x`` already computed.
     """
-    return L2()(x, sino, op, model) + TV(beta)(x)
+    return DATA_TERMS[data]()(x, sino, op, model) + TV(beta)(x)
 
 
 def tv(
@@ -172,9 +179,10 @@ def tv(
     num_iter: int = default("tv", "num_iter"),
     reg_par: float | str | torch.Tensor = default("tv", "reg_par"),
     positivity: bool = default("tv", "positivity"),
+    data: str = default("tv", "data"),
     progress: bool = False,
 ) -> torch.Tensor:
-    """Minimise ``0.5 |A x - sino|^2 + reg_par * TV(x)`` (optionally ``x >= 0``).
+    """Minimise ``0.5 |A x - sino|^2 + reg_par * TV(x)`` (optionally ``x >= 0``), or the Poisson version.
 
     The primal-dual algorithm of Chambolle and Pock with the diagonal
     preconditioning of Pock and Chambolle: every ray and every pixel gets its
@@ -198,7 +206,13 @@ def tv(
         sinogram, by :func:`~tomopy_dl.solvers.prior.auto_reg_par`; a number
         or one value per slice sets it by hand.
     positivity : bool
-        Constrain the image to be non-negative.
+        Constrain the image to be non-negative (always, with ``data='kl'``).
+    data : {'l2', 'kl'}
+        The data term: least squares (``-log`` of transmission data) or the
+        Poisson log-likelihood ``sum(A x - y log A x)`` for counts (electron
+        tomography's HAADF signal, emission data), which MLEM maximises.
+        ``'auto'`` weights then follow :func:`~.prior.auto_reg_par` with
+        ``data='kl'``.
     progress : bool
         Show a tqdm bar over the iterations.
 
@@ -214,6 +228,10 @@ def tv(
        40, 120-145 (2011).
     .. [2] Pock, T. and Chambolle, A. "Diagonal preconditioning for first
        order primal-dual algorithms in convex optimization", ICCV 2011.
+    .. [3] Sidky, E. Y., Jørgensen, J. H. and Pan, X. "Convex optimization
+       problem prototyping for image reconstruction in computed tomography
+       with the Chambolle-Pock algorithm", Phys. Med. Biol. 57, 3065 (2012):
+       the proximal step of the Poisson term.
 
     Examples
     --------
@@ -224,27 +242,81 @@ def tv(
     >>> tv(wedge(block), wedge, num_iter=100, reg_par=0.01).shape
     torch.Size([2, 16, 16])
     """
+    it = tv_iterates(sino, op, init=init, reg_par=reg_par, positivity=positivity, data=data)
+    x = init if num_iter == 0 else None
+    for x in itertools.islice(tqdm(it, total=num_iter, desc="tv", disable=not progress, leave=False), num_iter):
+        pass
+    if x is None:  # no iterations: the (non-negative) start
+        x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
+        x = x.clamp_min(0) if (positivity or data == "kl") else x
+    _log_residual("tv", sino.clamp_min(0) if data == "kl" else sino, op, x, num_iter)
+    return x
+
+
+def tv_iterates(
+    sino: torch.Tensor,
+    op: ParallelBeamProjector,
+    *,
+    init: torch.Tensor | None = None,
+    reg_par: float | str | torch.Tensor = default("tv", "reg_par"),
+    positivity: bool = default("tv", "positivity"),
+    data: str = default("tv", "data"),
+) -> Iterator[torch.Tensor]:
+    """:func:`tv`'s iterates, one per iteration, without end: for callers that watch the iterates.
+
+    The primal-dual state carries over from one iterate to the next, which
+    restarting :func:`tv` from its last image would lose. Arguments as in
+    :func:`tv`; the images yielded must not be modified.
+
+    Examples
+    --------
+    >>> import itertools, numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.deg2rad(np.arange(0, 120, 4.0)), 24, 16, 16)
+    >>> y = op(torch.ones(1, 16, 16))
+    >>> steps = list(itertools.islice(tv_iterates(y, op, reg_par=0.01), 20))
+    >>> torch.equal(steps[-1], tv(y, op, num_iter=20, reg_par=0.01))
+    True
+    """
+    data = as_choice(data, "data", tuple(DATA_TERMS))
+    kl = data == "kl"
     if isinstance(reg_par, str):
         if reg_par != "auto":
             raise ValueError(f"reg_par must be a number >= 0 or 'auto', got {reg_par!r}")
-        beta = auto_reg_par(sino)
+        beta = auto_reg_par(sino, data=data)
     else:
         beta = torch.as_tensor(reg_par, dtype=torch.float32, device=sino.device).expand(sino.shape[0])
         if not bool(torch.isfinite(beta).all() and (beta >= 0).all()):
             raise ValueError(f"reg_par must be finite and >= 0, got {reg_par!r}")
     beta = beta.reshape(-1, 1, 1, 1)
     x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
+    if not kl:
+        return _primal_dual_steps(sino, op, x, beta, positivity, kl)
+    # KL and TV are both of degree one, so the problem for y / c has the minimiser x / c with the same
+    # weight; solving it with y / c of order one makes the iterates, not only the limit, independent
+    # of the data's units (the Poisson step's sqrt((v - 1)^2 + 4 sigma y) is not).
+    c = sino.flatten(1).amax(1).clamp_min(1e-30).reshape(-1, 1, 1)
+    return (c * u for u in _primal_dual_steps(sino.clamp_min(0.0) / c, op, x / c, beta, True, kl))
+
+
+def _primal_dual_steps(y, op, x, beta, positivity: bool, kl: bool) -> Iterator[torch.Tensor]:
+    """The iterations of :func:`tv_iterates`, its arguments checked (a generator runs nothing until asked)."""
     if positivity:
         x = x.clamp_min(0)
     sigma_data = safe_inverse(op.row_sums())  # ray steps: 1 / sum_j |A_ij|
     tau = safe_inverse(op.col_sums() + 4.0)  # pixel steps: 1 / (sum_i |A_ij| + |grad| column sum)
     sigma_grad = 0.5  # each forward difference row holds two entries of size 1
-    p = torch.zeros_like(sino)
-    q = torch.zeros(sino.shape[0], 2, *op.image_shape, device=sino.device)
+    p = torch.zeros_like(y)
+    q = torch.zeros(y.shape[0], 2, *op.image_shape, device=y.device)
     x_bar = x
-    with torch.no_grad():
-        for _ in trange(num_iter, desc="tv", disable=not progress, leave=False):
-            p = (p + sigma_data * (op(x_bar) - sino)) / (1.0 + sigma_data)
+    # no_grad per step, not around the yield: a suspended generator would keep it on in the caller.
+    while True:
+        with torch.no_grad():
+            if kl:  # prox of the conjugate of sum(z - y log z) (Sidky et al. 2012)
+                v = p + sigma_data * op(x_bar)
+                p = 0.5 * (1.0 + v - torch.sqrt((v - 1.0).square() + 4.0 * sigma_data * y))
+            else:
+                p = (p + sigma_data * (op(x_bar) - y)) / (1.0 + sigma_data)
             q = q + sigma_grad * grad2d(x_bar)
             # Projection onto the ball of radius beta; beta = 0 zeroes q.
             ones = torch.ones_like(beta)
@@ -254,5 +326,4 @@ def tv(
                 x_new = x_new.clamp_min(0)
             x_bar = 2 * x_new - x
             x = x_new
-    _log_residual("tv", sino, op, x, num_iter)
-    return x
+        yield x

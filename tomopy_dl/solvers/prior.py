@@ -82,7 +82,7 @@ def estimate_noise(sino: torch.Tensor) -> torch.Tensor:
     return torch.maximum(mad * (1.4826 / 6**0.5), floor)
 
 
-def auto_reg_par(sino: torch.Tensor, factor: float = 0.35) -> torch.Tensor:
+def auto_reg_par(sino: torch.Tensor, factor: float = 0.35, *, data: str = "l2") -> torch.Tensor:
     """TV weight from the data: ``factor * noise * sqrt(nangles)`` per sinogram, ``(B,)``.
 
     The gradient of the data term at the solution is a back-projection of the
@@ -90,6 +90,10 @@ def auto_reg_par(sino: torch.Tensor, factor: float = 0.35) -> torch.Tensor:
     TV weight is set in proportion. ``factor`` = 0.35 maximised the mean SSIM
     over the six limited-angle cases of ``benchmarks/limited_angle.py``; the
     best weight of each case lay within 0.6x to 3x of it.
+
+    With ``data='kl'`` the residual is divided by the model (the gradient of
+    the Poisson term is ``A^T (1 - y / A x)``), so the weight is divided by
+    the typical measured value: the mean over rays above 5% of the maximum.
 
     Examples
     --------
@@ -99,7 +103,15 @@ def auto_reg_par(sino: torch.Tensor, factor: float = 0.35) -> torch.Tensor:
     >>> auto_reg_par(sino).shape  # one weight per sinogram, about 0.35 * 0.1 * sqrt(100)
     torch.Size([2])
     """
-    return factor * estimate_noise(sino) * sino.shape[1] ** 0.5
+    beta = factor * estimate_noise(sino) * sino.shape[1] ** 0.5
+    if data == "kl":
+        flat = sino.flatten(1)
+        through = flat > 0.05 * flat.amax(1, keepdim=True)  # rays through the object
+        typical = (flat * through).sum(1) / through.sum(1).clamp_min(1)
+        beta = beta / typical.clamp_min(1e-12)
+    elif data != "l2":
+        raise ValueError(f"data must be 'l2' or 'kl', got {data!r}")
+    return beta
 
 
 class TV:

@@ -82,8 +82,18 @@ GANREC_MODES: dict[str, dict[str, Any]] = {
     # lost on 0-120 degrees; it cost the tooth about 0.01. Without a trust
     # region the image drifted with the iterations; slack 0.02 kept 1000
     # iterations within 0.03 SSIM of 300, and 0.05 let the tooth drift.
+    # These are the settings of tune='off' and the base that tune='auto'
+    # (the default, solvers/selection.py) searches around on the data.
     "ours": dict(
-        num_iter=300, lr_g=1e-3, lr_d=1e-3, adv_weight=0.3, tv_weight=0.35, init_iter=300, init_method="tv", slack=0.02
+        num_iter=300,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        adv_weight=0.3,
+        tv_weight=0.35,
+        init_iter=300,
+        init_method="tv",
+        slack=0.02,
+        data_term="l2",
     ),
 }
 
@@ -127,6 +137,9 @@ ALGORITHMS: dict[str, Algorithm] = {
                 Keyword("num_iter", int, 300, "iterations", minimum=0),
                 Keyword("reg_par", float, "auto", "TV weight in sinogram units; 'auto' sets it from the noise"),
                 Keyword("positivity", bool, True, "keep the image non-negative"),
+                Keyword(
+                    "data", str, "l2", "data term: least squares, or Poisson 'kl' for counts", choices=("l2", "kl")
+                ),
                 _PROGRESS,
             ),
             takes_init=True,
@@ -159,6 +172,14 @@ ALGORITHMS: dict[str, Algorithm] = {
                 Keyword("init_iter", int, None, "'ours': iterations of the starting solver (300)", minimum=0),
                 Keyword("init_method", str, None, "'ours': the starting solver (tv)", choices=("tv", "sirt", "mlem")),
                 Keyword("slack", float, None, "'ours': the trust region of the adversarial term (0.02)", minimum=0),
+                Keyword("data_term", str, None, "'ours': data term, 'l2' or Poisson 'kl' (l2)", choices=("l2", "kl")),
+                Keyword(
+                    "tune",
+                    str,
+                    None,
+                    "'ours': 'auto' chooses the start, data term and weights on held-out angles; 'off'",
+                    choices=("auto", "off"),
+                ),
                 Keyword("batch_size", int, None, "slices fitted together (1 on the CPU, 16 on CUDA)", minimum=1),
                 Keyword("independent", bool, False, "fit every batch from fresh networks"),
                 Keyword(
