@@ -13,6 +13,9 @@ register
 align_jitter
     Projection jitter correction by a trained residual network; a drop-in
     for ``tomopy.prep.alignment.align_joint``.
+align_tilt_series, estimate_tilt_axis
+    For tilt series with an inclined axis: estimate its in-plane angle,
+    make it vertical, then ``align_jitter``.
 shift_images
     Sub-pixel ``tomopy.shift_images``: undoes the shifts ``align_jitter`` returns.
 
@@ -39,6 +42,8 @@ __getattr__, __dir__, __all__ = attach(
         "tv": ".adapter.contract",
         "ganrec": ".adapter.contract",
         "align_jitter": ".prep.alignment",
+        "align_tilt_series": ".prep.tilt_axis",
+        "estimate_tilt_axis": ".prep.tilt_axis",
         "shift_images": ".prep.shift",
         "ParallelBeamProjector": ".physics.projector",
         "get_projector": ".physics.projector",
