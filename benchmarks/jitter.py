@@ -69,6 +69,13 @@ SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parent
 NOISES = ["none", "poisson", "s&p 20%", "s&p 40%"]
 
 
+# The alternative suites: (noises, object families, numbers of projections, size in pixels).
+SUITES = {
+    "realistic": (["detector", "s&p 20%"], ("porous", "cracked"), (90, 180), 128),
+    "low_dose": (["poisson 1e2", "poisson 1e3"], ("solid", "porous"), (45, 90), 96),
+}
+
+
 def detector(prj, seed: int):
     """A real detector: Poisson (1e4 photons), 2% hot or dead pixels, and a flat field that drifts.
 
@@ -244,11 +251,12 @@ def main() -> None:
     ap.add_argument("--amplitude", type=float, default=10.0)
     ap.add_argument("--no-tooth", action="store_true")
     ap.add_argument("--seed", type=int, default=123457)
-    ap.add_argument("--tilt-series", action="store_true", help="the electron-tomography case instead")
-    ap.add_argument("--realistic", action="store_true",
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--tilt-series", action="store_true", help="the electron-tomography case instead")
+    which.add_argument("--realistic", action="store_true",
                     help="textured objects (porous, cracked) at 90 and 180 projections with detector defects, "
                          "and 20%% salt-and-pepper, instead of the default cases")  # fmt: skip
-    ap.add_argument("--low-dose", action="store_true",
+    which.add_argument("--low-dose", action="store_true",
                     help="particles and a porous body, 96 px, 45 and 90 projections, 1e2 and 1e3 photons")  # fmt: skip
     args = ap.parse_args()
     try:
@@ -267,22 +275,17 @@ def main() -> None:
 
     cases = []
     noises = NOISES
-    if args.realistic:
-        noises = ["detector", "s&p 20%"]
-        for family in ("porous", "cracked"):
-            for n_angles in (90, 180):
-                cases.append((f"{family} {n_angles}p", lambda f=family, a=n_angles: synthetic_case(
-                    f, 128, args.amplitude, args.seed, n_angles=a)))  # fmt: skip
-    if args.low_dose:
-        noises = ["poisson 1e2", "poisson 1e3"]
-        for family in ("solid", "porous"):
-            for n_angles in (45, 90):
-                cases.append((f"{family} {n_angles}p", lambda f=family, a=n_angles: synthetic_case(
-                    f, 96, args.amplitude, args.seed, n_angles=a)))  # fmt: skip
-    for n in (int(s) for s in args.sizes.split(",")) if not (args.realistic or args.low_dose) else ():
+    suite = SUITES.get("realistic" if args.realistic else "low_dose" if args.low_dose else "")
+    if suite:
+        noises, families, angle_counts, size = suite
+        for family in families:
+            for n_angles in angle_counts:
+                cases.append((f"{family} {n_angles}p", lambda f=family, a=n_angles, n=size: synthetic_case(
+                    f, n, args.amplitude, args.seed, n_angles=a)))  # fmt: skip
+    for n in (int(s) for s in args.sizes.split(",")) if not suite else ():
         for family, label in (("shepp3d", "shepp3d"), ("solid", "particles")):
             cases.append((f"{label} {n}", lambda fam=family, n=n: synthetic_case(fam, n, args.amplitude, args.seed)))
-    if not args.no_tooth and not (args.realistic or args.low_dose):
+    if not args.no_tooth and not suite:
         cases.append(("tooth 2x320", lambda: tooth_case(args.amplitude, args.seed)))
 
     algs = methods(has_tomopy)

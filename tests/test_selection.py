@@ -93,9 +93,9 @@ def test_choice_is_the_best_scoring_candidate_and_keeps_fixed_settings(counts):
     _, op, y = counts
     choice = choose_wedge_settings(y, op, _base(), set(), seed=0, n_iter=20)
     s = choice.settings
-    # The chosen start is the candidate with the lowest held-out error, and it is named in the log text.
+    # The chosen start is the candidate with the lowest held-out error, and the log text leads with it.
     starts = {k: v for k, v in choice.scores.items() if "+ D" not in k}
-    assert min(starts, key=starts.get) in choice.summary()
+    assert choice.summary().startswith(f"start {min(starts, key=starts.get)}, adv_weight")
     assert s.init_method in ("tv", "mlem", "sirt") and s.data_term in ("l2", "kl") and s.init_iter >= 1
     # Explicit settings are not searched.
     fixed = choose_wedge_settings(y, op, _base(init_method="mlem", adv_weight=0.3), {"init_method", "adv_weight"},

@@ -52,8 +52,9 @@ def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjec
     return a[:, None, None] * x + b[:, None, None]
 
 
-def _tuned(sino: torch.Tensor, op: ParallelBeamProjector, s: WedgeSettings, fixed: set, *, seed: int, n_iter: int):
-    """``s`` with the unfixed settings chosen from the data (:mod:`.selection`), or ``s`` where none can be."""
+def _tuned(sino: torch.Tensor, op: ParallelBeamProjector, s: WedgeSettings, given: dict, *, seed: int, n_iter: int):
+    """``s`` with the settings not ``given`` chosen from the data (:mod:`.selection`), or ``s`` where none can be."""
+    fixed = {k for k in TUNED if given.get(k) is not None}
     if fixed >= set(TUNED):
         return s
     if sino.shape[1] < 8 or not unmeasured_angles(op.theta).size:
@@ -116,8 +117,7 @@ def choose_settings(
     """
     s = _settings("ours", given)
     n = int(num_iter if num_iter is not None else GANREC_MODES["ours"]["num_iter"])
-    fixed = {k for k in TUNED if given.get(k) is not None}
-    chosen = _tuned(sino / _unit(sino), op, s, fixed, seed=seed, n_iter=n)
+    chosen = _tuned(sino / _unit(sino), op, s, given, seed=seed, n_iter=n)
     return {k: getattr(chosen, k) for k in TUNED}
 
 
@@ -297,7 +297,7 @@ def ganrec(
     sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
     if mode == "ours" and tune == "auto":
-        s = _tuned(sino, op, s, {k for k in TUNED if given.get(k) is not None}, seed=seed, n_iter=n_first)
+        s = _tuned(sino, op, s, given, seed=seed, n_iter=n_first)
     fitter = None
     with torch.enable_grad(), tqdm(total=total, desc="ganrec", unit="it", disable=not progress, leave=False) as bar:
         for i in range(n_batches):

@@ -53,7 +53,7 @@ class WedgeSettings:
     init_iter: int
     init_method: str
     slack: float
-    data_term: str = "l2"
+    data_term: str
 
 
 class WedgeGAN:
