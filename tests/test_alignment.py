@@ -242,3 +242,62 @@ def test_heavy_impulse_noise_on_few_rows_is_filtered_along_the_columns():
         return float(((w - clean).abs() > 0.3).float().mean())
 
     assert filtered and left(work) < 0.002 < left(median3x3(median3x3(noisy)))
+
+
+def _axis_part(sy, theta):
+    """The constant ``a`` of a column jitter's fit ``a + b cos + c sin``: it moves the axis."""
+    t = np.asarray(theta, np.float64)
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    return float(np.linalg.lstsq(basis, sy, rcond=None)[0][0])
+
+
+def test_align_jitter_finds_an_off_centre_axis(caplog, monkeypatch):
+    """The rough reconstructions use the axis the data show, not the detector middle or a centre a few px off."""
+    import logging
+    import re
+
+    import tomopy_dl.prep.alignment as alignment
+
+    theta = np.linspace(0, np.pi, 90, endpoint=False).astype(np.float32)
+    obj = make_object("porous", 64, 24 + 2 * 8, seed=2)
+    clean = project(obj, theta, center=52.0, device="cpu")  # 92 px wide: the axis 6 px right of the middle
+    jittered, sx, sy = add_jitter(clean, amplitude=6.0, seed=3, margin_rows=8)
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+        _, ex, ey, _ = tomopy_dl.align_jitter(jittered, theta, device="cpu", progress=False)
+    found = float(re.search(r"rotation axis ([\d.]+) px", caplog.text).group(1))
+    # What no method sees of the jitter, a + b cos + c sin, stays in the aligned stack: it turns about 52 + a.
+    assert abs(found - (52.0 + _axis_part(sy, theta))) < 0.5, (found, 52.0 + _axis_part(sy, theta))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+        tomopy_dl.align_jitter(jittered, theta, center=47.0, device="cpu", progress=False)
+    walked = float(re.search(r"rotation axis ([\d.]+) px \(near the centre given", caplog.text).group(1))
+    assert abs(walked - found) < 0.5, (walked, found)
+    # Without the search (the axis taken as given, the middle): what it is worth.
+    monkeypatch.setattr(alignment, "search_axis", lambda cur, theta, candidates, *a: (candidates[0], {}))
+    _, mx, my, _ = tomopy_dl.align_jitter(jittered, theta, center=46.0, device="cpu", progress=False)
+    searched = max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta))
+    middle = max(jitter_rmse(mx, sx), jitter_rmse(my, sy, theta))
+    assert searched < 0.2 and searched < 0.3 * middle, (searched, middle)
+
+
+def test_centroid_axis_follows_the_axis_through_jitter():
+    from tomopy_dl.prep.moments import centroid_axis
+
+    theta = np.linspace(0, np.pi, 120, endpoint=False).astype(np.float32)
+    obj = make_object("solid", 48, 6, seed=7)
+    for c in (35.0, 38.4, 31.2):
+        jittered, _, sy = add_jitter(project(obj, theta, center=c, device="cpu"), 4.0, seed=1, axes="col")
+        assert abs(centroid_axis(torch.from_numpy(jittered), theta) - (c + _axis_part(sy, theta))) < 0.05
+
+
+
+def test_axis_is_searched_only_where_opposite_views_exist(caplog):
+    """A +-60 degree tilt series leaves the residual nearly flat in the axis: the given (or middle) axis stays."""
+    import logging
+
+    theta = np.deg2rad(np.arange(-60, 61, 3.0)).astype(np.float32)
+    clean = project(make_object("solid", 48, 24 + 2 * 6, seed=5), theta, pad=False, device="cpu")
+    jittered, _, _ = add_jitter(clean, amplitude=4.0, seed=1, margin_rows=6)
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+        tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
+    assert "rotation axis 24.00 px (no opposite views" in caplog.text

@@ -128,8 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     align.add_argument("--iters", type=int, default=None, help="passes (default: align_jitter's)")
     align.add_argument("--axes", default="both", choices=["both", "row", "col"], help="which shifts to correct")
     align.add_argument("--weights", default=None, help="weights from train-jitter (default: the shipped ones)")
+    rec.add_argument("--center", type=float, default=None, help="rotation axis in pixels (default: width / 2)")
+    align.add_argument(
+        "--center", type=float, default=None, help="rotation axis in pixels, refined (default: found from the data)"
+    )
     for p in (rec, align):
-        p.add_argument("--center", type=float, default=None, help="rotation axis in pixels (default: width / 2)")
         p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
         p.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
         p.add_argument("--format", default="tiff", choices=["tiff", "h5"], help="output format (default tiff)")

@@ -388,7 +388,7 @@ def align_file(
     """
     as_choice(fmt, "format", _FORMATS)
     n_proj, n_rows, n_cols = projections_shape(path)
-    c = as_center(center, n_cols)
+    c = None if center is None else as_center(center, n_cols)  # None: align_jitter finds the axis
     more = {} if iters is None else {"iters": iters}
     n_out = n_rows if slices is None else int(slices[1]) - int(slices[0])
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * n_proj * max(n_out, 0) * n_cols)

@@ -19,7 +19,7 @@ import torch
 
 from ..physics.geometry import observable_col_shifts
 
-__all__ = ["profile_row_shifts", "centroid_col_shifts"]
+__all__ = ["profile_row_shifts", "centroid_col_shifts", "centroid_axis"]
 
 
 def _best_lags(g: torch.Tensor, ref: torch.Tensor, max_lag: int) -> torch.Tensor:
@@ -92,6 +92,49 @@ def profile_row_shifts(prj: torch.Tensor, passes: int = 4, max_lag: int | None =
     return d.to(prj.dtype)
 
 
+def _centroids(prj: torch.Tensor) -> np.ndarray:
+    """Column centre of mass of each projection, in pixel indices; negative values are ignored."""
+    w = prj.clamp_min(0).sum(dim=1).double()  # (nangles, cols)
+    cols = torch.arange(w.shape[1], device=prj.device, dtype=torch.float64)
+    return ((w * cols).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)).cpu().numpy()
+
+
+def centroid_axis(prj: torch.Tensor, theta: np.ndarray) -> float:
+    """Rotation axis from the centroid sinusoid: the constant of its fit.
+
+    A point at radius ``r`` projects to ``axis + r cos(theta - phi)``, so the
+    centre of mass of a projection follows ``a + b cos(theta) + c sin(theta)``
+    with ``a`` on the axis. Jitter of zero mean averages out of the fit, so the
+    estimate needs no alignment; it needs the object inside the field of view
+    and a tilt range wide enough to tell ``a`` from ``b cos(theta)``.
+
+    Parameters
+    ----------
+    prj : torch.Tensor, shape (nangles, rows, cols)
+        Line integrals; negative values (noise in the background) are ignored.
+    theta : ndarray, shape (nangles,)
+        Angles in radians.
+
+    Returns
+    -------
+    float
+        The axis in pixels, in TomoPy's convention (pixel ``d`` covers ``[d, d + 1)``).
+
+    Examples
+    --------
+    >>> theta = np.linspace(0, np.pi, 90, endpoint=False)
+    >>> prj = torch.zeros(90, 4, 64)
+    >>> for m, t in enumerate(theta):  # one point 10 px from an axis at 35
+    ...     prj[m, :, int(35 + 10 * np.cos(t))] = 1.0
+    >>> round(centroid_axis(prj, theta))
+    35
+    """
+    t = np.asarray(theta, np.float64)
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, _centroids(prj), rcond=None)
+    return float(coef[0]) + 0.5  # index d is the pixel [d, d + 1), centred at d + 0.5
+
+
 def centroid_col_shifts(prj: torch.Tensor, theta: np.ndarray) -> torch.Tensor:
     """Horizontal displacement of each projection from the centroid's sinusoid.
 
@@ -107,10 +150,7 @@ def centroid_col_shifts(prj: torch.Tensor, theta: np.ndarray) -> torch.Tensor:
     torch.Tensor, shape (nangles,)
         Column displacement in pixels (positive: content moved right), mean zero.
     """
-    w = prj.clamp_min(0).sum(dim=1).double()  # (nangles, cols)
-    cols = torch.arange(w.shape[1], device=prj.device, dtype=torch.float64)
-    com = (w * cols).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
     # What the sinusoid fit leaves is exactly the part of a column shift that
     # is not an object translation (it has zero mean, the fit has a constant).
-    resid = observable_col_shifts(com.cpu().numpy(), theta)
+    resid = observable_col_shifts(_centroids(prj), theta)
     return torch.as_tensor(resid, device=prj.device, dtype=prj.dtype)

@@ -7,7 +7,8 @@ at any angle. Values are attenuation per pixel, roughly in [0, 1].
 
 The families differ in what a registration has to lock on to: isolated
 particles (edges in air), shells, bodies filling the view with fine pores or
-thin cracks, and layered bodies with mostly horizontal structure.
+thin cracks, layered bodies with mostly horizontal structure, and a thin rod
+mounted off the axis with few features along its length.
 ``shepp3d`` is the 3D Shepp-Logan head.
 """
 
@@ -127,6 +128,28 @@ def _layered(rng, nz, n, grid):
     return vol.astype(np.float32)
 
 
+def _rod(rng, nz, n, grid):
+    """A thin rod off the rotation axis, nearly uniform along its length, with a few pores and grains.
+
+    Its slices differ little, so the slice-mass profile carries little of the
+    vertical jitter, and its eccentric mount swings it across the view.
+    """
+    _, y, x = grid
+    radius = rng.uniform(0.12, 0.2) * n
+    off = rng.uniform(0.05, _RADIUS - 0.2) * n  # keeps the rod inside the 0.45 n cylinder
+    phi = rng.uniform(0, 2 * np.pi)
+    cy, cx = off * np.sin(phi), off * np.cos(phi)
+    inside = np.broadcast_to((y - cy) ** 2 + (x - cx) ** 2 <= radius**2, (grid[0].shape[0], n, n))
+    vol = inside.astype(np.float32) * rng.uniform(0.5, 0.9)
+    for _ in range(int(rng.integers(3, 12))):
+        r = rng.uniform(1.0, 0.3 * radius)
+        rho = (radius - r) * np.sqrt(rng.uniform())
+        a = rng.uniform(0, 2 * np.pi)
+        centre = np.array([rng.uniform(-nz / 2, nz / 2), cy + rho * np.sin(a), cx + rho * np.cos(a)], np.float32)
+        vol[_ellipsoid(grid, centre, (r, r, r), np.eye(3, dtype=np.float32))] = rng.choice([0.0, 1.0])
+    return vol * inside
+
+
 # (value, semi-axes a, b, c as fractions of the half-width, centre x, y, z, angle phi in degrees)
 _SHEPP3D = [
     (1.0, 0.6900, 0.920, 0.810, 0.0, 0.0, 0.0, 0.0),
@@ -180,9 +203,10 @@ FAMILIES = {
     "layered": _layered,
     "cracked": _cracked,
     "shepp3d": _shepp3d_random,
+    "rod": _rod,
 }
 TRAIN_FAMILIES = ("solid", "hollow", "porous", "layered")
-HELD_OUT_FAMILIES = ("cracked", "shepp3d")
+HELD_OUT_FAMILIES = ("cracked", "shepp3d", "rod")
 
 
 _VOLUMES: dict[str, np.ndarray] = {}
@@ -235,7 +259,7 @@ def make_object(family: str, n: int, nz: int, seed: int) -> np.ndarray:
     ----------
     family : str
         One of :data:`FAMILIES`: ``'solid'``, ``'hollow'``, ``'porous'``,
-        ``'layered'``, ``'cracked'`` or ``'shepp3d'``; or ``'volume:PATH'``
+        ``'layered'``, ``'cracked'``, ``'shepp3d'`` or ``'rod'``; or ``'volume:PATH'``
         for random blocks of your own reconstruction (``.npy`` or ``.tif``),
         the way to fine-tune the jitter network on your samples.
     n : int
