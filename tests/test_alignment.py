@@ -246,9 +246,9 @@ def test_heavy_impulse_noise_on_few_rows_is_filtered_along_the_columns():
 
 def _axis_part(sy, theta):
     """The constant ``a`` of a column jitter's fit ``a + b cos + c sin``: it moves the axis."""
-    t = np.asarray(theta, np.float64)
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    return float(np.linalg.lstsq(basis, sy, rcond=None)[0][0])
+    from tomopy_dl.physics import sinusoid_fit
+
+    return float(sinusoid_fit(sy, theta)[0])
 
 
 def test_align_jitter_finds_an_off_centre_axis(caplog, monkeypatch):

@@ -1,6 +1,13 @@
 """Physics operators: the parallel-beam projector and its exact adjoint."""
 
-from .geometry import default_center, detector_width, observable_col_shifts, ray_offsets, unmeasured_angles
+from .geometry import (
+    default_center,
+    detector_width,
+    observable_col_shifts,
+    ray_offsets,
+    sinusoid_fit,
+    unmeasured_angles,
+)
 from .projector import (
     DEFAULT_MEMORY_BUDGET,
     ParallelBeamProjector,
@@ -26,4 +33,5 @@ __all__ = [
     "ray_offsets",
     "unmeasured_angles",
     "observable_col_shifts",
+    "sinusoid_fit",
 ]

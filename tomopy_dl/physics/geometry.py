@@ -21,7 +21,14 @@ import numpy as np
 
 from ..util.validation import default_center
 
-__all__ = ["detector_width", "default_center", "ray_offsets", "unmeasured_angles", "observable_col_shifts"]
+__all__ = [
+    "detector_width",
+    "default_center",
+    "ray_offsets",
+    "unmeasured_angles",
+    "sinusoid_fit",
+    "observable_col_shifts",
+]
 
 
 def detector_width(nx: int, ny: int, pad: bool = True) -> int:
@@ -113,6 +120,35 @@ def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
     return grid[dist > gap * spacing].astype(np.float32)
 
 
+def sinusoid_fit(y, theta) -> np.ndarray:
+    """Least-squares coefficients ``(a, b, c)`` of ``a + b cos(theta) + c sin(theta)`` to ``y``.
+
+    A point's column in parallel-beam projections follows that law, with
+    ``a`` on the rotation axis; so does a translation of the object.
+
+    Parameters
+    ----------
+    y : array_like, shape (nangles,)
+        Values per projection, e.g. column positions in pixels.
+    theta : array_like, shape (nangles,)
+        Angles in radians.
+
+    Returns
+    -------
+    ndarray of float64, shape (3,)
+
+    Examples
+    --------
+    >>> theta = np.linspace(0, np.pi, 50)
+    >>> np.round(sinusoid_fit(30 + 4 * np.cos(theta) - 2 * np.sin(theta), theta), 6).tolist()
+    [30.0, 4.0, -2.0]
+    """
+    t = np.asarray(theta, np.float64)
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, np.asarray(y, np.float64), rcond=None)
+    return coef
+
+
 def observable_col_shifts(sy, theta) -> np.ndarray:
     """Column shifts less their least-squares fit by ``a + b cos(theta) + c sin(theta)``.
 
@@ -135,7 +171,5 @@ def observable_col_shifts(sy, theta) -> np.ndarray:
     True
     """
     t = np.asarray(theta, np.float64)
-    y = np.asarray(sy, np.float64)
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-    return y - basis @ coef
+    a, b, c = sinusoid_fit(sy, t)
+    return np.asarray(sy, np.float64) - (a + b * np.cos(t) + c * np.sin(t))

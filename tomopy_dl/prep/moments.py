@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..physics.geometry import observable_col_shifts
+from ..physics.geometry import observable_col_shifts, sinusoid_fit
 
 __all__ = ["profile_row_shifts", "centroid_col_shifts", "centroid_axis"]
 
@@ -129,10 +129,8 @@ def centroid_axis(prj: torch.Tensor, theta: np.ndarray) -> float:
     >>> round(centroid_axis(prj, theta))
     35
     """
-    t = np.asarray(theta, np.float64)
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, _centroids(prj), rcond=None)
-    return float(coef[0]) + 0.5  # index d is the pixel [d, d + 1), centred at d + 0.5
+    # Index d is the pixel [d, d + 1), centred at d + 0.5.
+    return float(sinusoid_fit(_centroids(prj), theta)[0]) + 0.5
 
 
 def centroid_col_shifts(prj: torch.Tensor, theta: np.ndarray) -> torch.Tensor:
