@@ -382,11 +382,12 @@ def align_jitter(
         reconstructions only (the shifts returned have zero mean either way).
         By default it is found from the data: the detector middle, the
         centroid sinusoid's axis and the opposite-projection axis are tried,
-        the one whose rough reconstruction is most consistent with the
+        and the one whose rough reconstruction is most consistent with the
         projections is refined to a fraction of a pixel and logged at INFO
         (:func:`search_axis`). A given centre is where that refinement
         starts: the aligned stack turns about it plus the constant part of
-        the jitter, which zero-mean shifts leave in the stack.
+        the jitter, which zero-mean shifts leave in the stack. Scans short of
+        half a turn (tilt series) keep the centre given, or ``cols / 2``.
     algorithm : {'sirt', 'mlem', 'fbp'}
         The rough reconstruction of step A: FBP, then ``num_iter`` iterations.
     num_iter : int
