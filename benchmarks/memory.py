@@ -1,6 +1,6 @@
 """Peak memory of every algorithm on one beamline-size slice, and of a file job.
 
-Prints two tables, every case in a process of its own (peak RSS is that
+Prints three tables, every case in a process of its own (peak RSS is that
 process's ``ru_maxrss``):
 
 1. One slice, ``--size`` detector pixels and grid side (2048), ``--angles``
@@ -17,7 +17,13 @@ process's ``ru_maxrss``):
    ``--size`` columns and ``--angles`` projections (uint16, with flats and
    darks), with ``fbp`` and the default slab; the CLI process's peak RSS.
 
-Usage: python benchmarks/memory.py [--size 2048] [--angles 1500] [--rows 64] [--skip-file]
+3. ``align_jitter`` on a stack of ``--rows`` rows (the slice's sinogram,
+   modulated along the rows, each projection moved by up to 10 px), clean
+   and with 20% salt-and-pepper (which turns the median filters on):
+   ``before MB`` is the peak RSS with the stack loaded.
+
+Usage: python benchmarks/memory.py [--size 2048] [--angles 1500] [--rows 64] [--skip-recon] [--skip-jitter]
+[--skip-file]
 """
 
 from __future__ import annotations
@@ -93,6 +99,38 @@ def run_algorithm(path: str, algorithm: str, wedge: str, iters: int) -> dict:
     return dict(base_mb=base, peak_mb=rss_mb(), seconds=sec, angles=int(theta.size), threads=torch.get_num_threads())
 
 
+def make_stack(sino_path: Path, path: Path, rows: int, noise: str) -> None:
+    """The sinogram's rows stacked with a vertical modulation, +-10 px column jitter, and noise."""
+    from tomopy_dl.sim import add_salt_and_pepper
+
+    with np.load(sino_path) as d:
+        sino, theta = d["sino"][:, 0], d["theta"]
+    rng = np.random.default_rng(0)
+    mod = (1.0 + 0.3 * np.sin(np.arange(rows) / 5.0)).astype(np.float32)  # rows differ: row shifts are measurable
+    prj = np.empty((sino.shape[0], rows, sino.shape[1]), np.float32)
+    for i, line in enumerate(sino):
+        prj[i] = np.roll(line, int(rng.integers(-10, 11)))[None, :] * mod[:, None]
+    if noise == "s&p 20%":
+        prj = add_salt_and_pepper(prj, 0.2, seed=1)
+    np.savez(path, prj=prj, theta=theta)
+
+
+def run_jitter(path: str) -> dict:
+    import torch
+
+    import tomopy_dl
+
+    with np.load(path) as d:
+        prj, theta = d["prj"], d["theta"]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    out, sx, sy, _ = tomopy_dl.align_jitter(prj, theta, progress=False, device="cpu")
+    sec = time.perf_counter() - t0
+    assert np.isfinite(out).all() and out.shape == prj.shape
+    mb = prj.nbytes / 2**20
+    return dict(base_mb=base, peak_mb=rss_mb(), seconds=sec, input_mb=mb, threads=torch.get_num_threads())
+
+
 def make_file(path: Path, n: int, n_ang: int, rows: int) -> None:
     import h5py
 
@@ -135,12 +173,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--skip-file", action="store_true")
+    parser.add_argument("--skip-recon", action="store_true")
+    parser.add_argument("--skip-jitter", action="store_true")
     parser.add_argument("--case", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         kind, *rest = args.case
         if kind == "algorithm":
             print(json.dumps(run_algorithm(rest[0], rest[1], rest[2], int(rest[3]))))
+        elif kind == "jitter":
+            print(json.dumps(run_jitter(rest[0])))
         else:
             print(json.dumps(run_file(*rest)))
         return
@@ -150,20 +192,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sino = Path(tmp) / "sino.npz"
         make_sinogram(sino, args.size, args.angles)
-        print(f"\none slice {args.size}x{args.size}, {args.angles} angles, {args.iters} iterations (ganrec: "
-              f"init_iter={args.iters}, num_iter={args.iters})")  # fmt: skip
-        head = (f"{'algorithm':<10} {'wedge':<6} {'angles':>6} {'before MB':>9} {'peak MB':>8} {'peak-before':>11}"
-                f" {'s/iter':>8}")  # fmt: skip
-        print(head + "\n" + "-" * len(head), flush=True)
-        for algorithm, wedge in ALGORITHMS:
-            r = child("algorithm", str(sino), algorithm, wedge, str(args.iters))
-            if isinstance(r, str):
-                print(f"{algorithm:<10} {wedge:<6} {r}", flush=True)
-                continue
-            n_it = 1 if algorithm == "fbp" else (2 * args.iters if algorithm == "ganrec" else args.iters)
-            per = r["seconds"] / n_it
-            print(f"{algorithm:<10} {wedge:<6} {r['angles']:>6} {r['base_mb']:>9.0f} {r['peak_mb']:>8.0f}"
-                  f" {r['peak_mb'] - r['base_mb']:>11.0f} {per:>8.2f}", flush=True)  # fmt: skip
+        if not args.skip_recon:
+            print(f"\none slice {args.size}x{args.size}, {args.angles} angles, {args.iters} iterations (ganrec: "
+                  f"init_iter={args.iters}, num_iter={args.iters})")  # fmt: skip
+            head = (f"{'algorithm':<10} {'wedge':<6} {'angles':>6} {'before MB':>9} {'peak MB':>8} {'peak-before':>11}"
+                    f" {'s/iter':>8}")  # fmt: skip
+            print(head + "\n" + "-" * len(head), flush=True)
+            for algorithm, wedge in ALGORITHMS:
+                r = child("algorithm", str(sino), algorithm, wedge, str(args.iters))
+                if isinstance(r, str):
+                    print(f"{algorithm:<10} {wedge:<6} {r}", flush=True)
+                    continue
+                n_it = 1 if algorithm == "fbp" else (2 * args.iters if algorithm == "ganrec" else args.iters)
+                per = r["seconds"] / n_it
+                print(f"{algorithm:<10} {wedge:<6} {r['angles']:>6} {r['base_mb']:>9.0f} {r['peak_mb']:>8.0f}"
+                      f" {r['peak_mb'] - r['base_mb']:>11.0f} {per:>8.2f}", flush=True)  # fmt: skip
+        if not args.skip_jitter:
+            print(f"\nalign_jitter on {args.rows} rows x {args.size} cols x {args.angles} projections, float32,"
+                  " +-10 px column jitter (defaults: work_size 256, 2 passes)")  # fmt: skip
+            head = f"{'noise':<8} {'input MB':>8} {'before MB':>9} {'peak MB':>8} {'peak-before':>11} {'s':>7}"
+            print(head + "\n" + "-" * len(head), flush=True)
+            for noise in ("none", "s&p 20%"):
+                stack = Path(tmp) / "stack.npz"
+                make_stack(sino, stack, args.rows, noise)
+                r = child("jitter", str(stack))
+                stack.unlink()
+                if isinstance(r, str):
+                    print(f"{noise:<8} {r}", flush=True)
+                    continue
+                print(f"{noise:<8} {r['input_mb']:>8.0f} {r['base_mb']:>9.0f} {r['peak_mb']:>8.0f}"
+                      f" {r['peak_mb'] - r['base_mb']:>11.0f} {r['seconds']:>7.1f}", flush=True)  # fmt: skip
         if args.skip_file:
             return
         h5 = Path(tmp) / "scan.h5"

@@ -33,7 +33,7 @@ from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_center, as_choice, as_float32_array, as_positive_int
 from ..weights import load_jitter_model
 from .center import find_center_pair
-from .filters import impulse_fraction, median3x3, median_filter
+from .filters import impulse_fraction, median_filter
 from .moments import centroid_axis, centroid_col_shifts, profile_row_shifts
 from .registration import phase_correlation_shifts
 from .shift import displace
@@ -41,6 +41,7 @@ from .shift import displace
 __all__ = [
     "align_jitter",
     "rough_reprojection",
+    "reconstruction_angles",
     "prepare_stack",
     "predict_displacements",
     "coarse_start",
@@ -53,6 +54,9 @@ _ALGORITHMS = ("sirt", "mlem", "fbp")
 _AXES = ("both", "row", "col")
 # Slices reconstructed together in step A: bounds the temporaries on tall stacks.
 _SLICES_PER_BATCH = 128
+# Projections over half a turn per column that resolve a reconstruction (the sampling criterion,
+# pi / 2); step A reconstructs from no more than twice that.
+_ANGLES_PER_COLUMN = np.pi / 2
 # Above this share of pixels at the image extremes, 'auto' filters impulse noise.
 _IMPULSE_THRESHOLD = 0.01
 # Fewer rows (columns) than this in the working copy and row (column) shifts
@@ -67,6 +71,9 @@ _MIN_COLS = 32
 _MIN_GAIN = 0.08
 _HEAVY_IMPULSE = 0.1
 _HEAVY_WINDOW = (3, 5)
+# Bytes of full-size projections handled at once where the caller's stack is filtered, shrunk or
+# moved: the temporaries follow this, not the stack.
+_CHUNK_BYTES = 1 << 26
 # Rows of the working copy that judge the rotation-axis candidates: the
 # residual against the axis is V-shaped and steep (8 px off the axis raised it
 # 3-5x on 128-px textured bodies), so a few rows rank the candidates.
@@ -102,22 +109,32 @@ def prepare_stack(
     """
     frac = impulse_fraction(prj)
     filtered = bool(despeckle) if despeckle != "auto" else frac > _IMPULSE_THRESHOLD
-    if filtered and frac > _HEAVY_IMPULSE:
-        # One 3x3 median leaves clusters of impulses at these levels; two 3x5 medians (wider
-        # along the columns, which jitter moves most and stacks of few rows have most of) remove
-        # most. Measured (benchmarks/jitter.py, +-10 px): the real tooth, 2 rows, at 20% and 40%
-        # salt-and-pepper went from 0.92 and 3.83 px (two 3x3) to 0.39 and 2.13; a porous body at
-        # 40% from 9.33 to 0.27; the same at 20% from 0.14 to 0.17.
-        work = median_filter(median_filter(prj, _HEAVY_WINDOW), _HEAVY_WINDOW)
-    else:
-        work = median3x3(prj) if filtered else prj
-    n, rows, cols = work.shape
+    # One 3x3 median leaves clusters of impulses at heavy levels; two 3x5 medians (wider along the
+    # columns, which jitter moves most and stacks of few rows have most of) remove most. Measured
+    # (benchmarks/jitter.py, +-10 px): the real tooth, 2 rows, at 20% and 40% salt-and-pepper went
+    # from 0.92 and 3.83 px (two 3x3) to 0.39 and 2.13; a porous body at 40% from 9.33 to 0.27; the
+    # same at 20% from 0.14 to 0.17.
+    windows = ((_HEAVY_WINDOW, _HEAVY_WINDOW) if frac > _HEAVY_IMPULSE else ((3, 3),)) if filtered else ()
+    n, rows, cols = prj.shape
     # Each axis is shrunk on its own: one factor for both would leave a wide
     # stack of few rows (8 x 1000) with 2 rows, from which row shifts are noise.
     h, w = min(rows, work_size), min(cols, work_size)
-    if (h, w) != (rows, cols):
-        work = F.interpolate(work[:, None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-    return work.contiguous(), (rows / work.shape[1], cols / work.shape[2]), filtered
+    work = prj.new_empty((n, h, w))
+    # A few projections at a time: the filtered full-size copies are temporaries of a chunk, not of
+    # the stack (a 1500 x 256 x 2048 stack is 3 GB).
+    for start in range(0, n, _chunk(prj)):
+        part = prj[start : start + _chunk(prj)]
+        for window in windows:
+            part = median_filter(part, window)
+        if (h, w) != (rows, cols):
+            part = F.interpolate(part[:, None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+        work[start : start + part.shape[0]] = part
+    return work, (rows / h, cols / w), filtered
+
+
+def _chunk(prj: torch.Tensor) -> int:
+    """Projections of ``prj`` per step of work done on full-size images, about 64 MB of them."""
+    return max(1, _CHUNK_BYTES // max(prj[0].numel() * prj.element_size(), 1))
 
 
 def rough_reprojection(
@@ -143,18 +160,56 @@ def rough_reprojection(
         The reprojection; see :func:`_inconsistency` for how it is compared.
     """
     n, rows, cols = prj.shape
-    op = get_projector(theta, cols, cols, cols, center=center, device=prj.device)
+    used = reconstruction_angles(theta, cols)
+    op = get_projector(theta[used], cols, cols, cols, center=center, device=prj.device)
+    # All angles are reprojected; with a subset reconstructed, by a forward-only geometry of them all.
+    op_all = op if used.size == n else get_projector(theta, cols, cols, cols, center=center, device=prj.device)
     sino = prj.permute(1, 0, 2)
+    index = torch.as_tensor(used, device=prj.device)
     out = torch.empty_like(sino)
     for start in range(0, rows, _SLICES_PER_BATCH):
-        part = sino[start : start + _SLICES_PER_BATCH].contiguous()
+        part = sino[start : start + _SLICES_PER_BATCH]
+        part = (part if used.size == n else part[:, index]).contiguous()
         x = fbp(part, op, filter_name="shepp")
         if algorithm == "sirt" and num_iter:
             x = sirt(part, op, init=x.clamp_min(0), num_iter=num_iter)
         elif algorithm == "mlem" and num_iter:
             x = mlem(part, op, init=x.clamp_min(1e-6), num_iter=num_iter)
-        out[start : start + _SLICES_PER_BATCH] = op(x)
+        out[start : start + _SLICES_PER_BATCH] = op_all(x)
     return out.permute(1, 0, 2).contiguous()
+
+
+def reconstruction_angles(theta: np.ndarray, cols: int) -> np.ndarray:
+    """Indices of the angles that step A reconstructs from: all, or every k-th in angle order.
+
+    A ``cols``-wide image is resolved by about ``pi / 2 * cols`` projections
+    over half a turn; more add cost, not detail. A 900-projection scan's
+    256-wide working copy has a projector matrix of 1.15 GB, over the 1 GB
+    budget, which sends it down the matrix-free path (7-12 times slower per
+    use, measured at 512 columns); every other angle gives a 0.57 GB matrix.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (nangles,)
+        Angles in radians, in any order.
+    cols : int
+        Width of the images reconstructed.
+
+    Returns
+    -------
+    ndarray of int, shape (nused,)
+        Indices into ``theta``, ascending.
+
+    Examples
+    --------
+    >>> reconstruction_angles(np.linspace(0, np.pi, 181), 256).size
+    181
+    >>> reconstruction_angles(np.linspace(0, np.pi, 900), 256)[:3]
+    array([0, 2, 4])
+    """
+    order = np.argsort(np.asarray(theta), kind="stable")
+    stride = max(1, order.size // int(np.ceil(_ANGLES_PER_COLUMN * cols)))
+    return np.sort(order[::stride])
 
 
 def predict_displacements(
@@ -368,7 +423,8 @@ def align_jitter(
     Parameters
     ----------
     prj : array_like, shape (nangles, rows, cols)
-        Projections (line integrals, e.g. after ``-log``). Not modified.
+        Projections (line integrals, e.g. after ``-log``). Only read: not
+        modified, and not copied when already C-contiguous float32.
     ang : array_like, shape (nangles,)
         Projection angles in radians.
     iters : int
@@ -453,7 +509,7 @@ def align_jitter(
     >>> aligned.shape, sx.shape
     ((60, 40, 48), (60,))
     """
-    raw = as_float32_array(prj, "prj", 3)
+    raw = as_float32_array(prj, "prj", 3, copy=False)  # only read
     theta = as_angles(ang, raw.shape[0], name="ang")
     if theta.size < 2:
         raise ValueError("align_jitter needs at least 2 projections")
@@ -485,7 +541,9 @@ def align_jitter(
 
     t0 = time.perf_counter()
     with device_lock(dev), torch.no_grad():
-        native = torch.from_numpy(raw).to(dev)
+        with warnings.catch_warnings():  # a read-only input (a memory map) is fine: it is only read
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            native = torch.from_numpy(raw).to(dev)
         work, (fr, fc), filtered = prepare_stack(native, work_size, despeckle)
         axes_sizes = (("row", work.shape[1], _MIN_ROWS), ("column", work.shape[2], _MIN_COLS))
         for i, (name, size, least) in enumerate(axes_sizes):
@@ -598,7 +656,10 @@ def align_jitter(
                 conv[:] = 0.0
 
         shifts = cum * factors
-        out = displace(native, -shifts[:, 0], -shifts[:, 1]).cpu().numpy()
+        out = np.empty_like(raw)
+        for start in range(0, n, _chunk(native)):
+            part = slice(start, start + _chunk(native))
+            out[part] = displace(native[part], -shifts[part, 0], -shifts[part, 1]).cpu().numpy()
     logger.info("align_jitter: %d projections %dx%d in %.2f s", n, rows, cols, time.perf_counter() - t0)
     shifts = shifts.cpu().double().numpy()
     return out, shifts[:, 0].copy(), shifts[:, 1].copy(), conv

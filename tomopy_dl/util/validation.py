@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+def as_float32_array(value, name: str, ndim: int | tuple[int, ...], *, copy: bool = True) -> np.ndarray:
     """Return a C-contiguous float32 copy of ``value`` after checking it.
 
     Parameters
@@ -34,6 +34,10 @@ def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarra
         The argument name used in error messages.
     ndim : int or tuple of int
         The accepted number(s) of dimensions.
+    copy : bool
+        ``False`` returns ``value`` itself when it is already a C-contiguous
+        float32 array, for callers that only read it (a projection stack of
+        several GB is not copied for nothing).
 
     Raises
     ------
@@ -65,7 +69,7 @@ def as_float32_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarra
         raise ValueError(f"{name} must be {want}, got shape {arr.shape} ({arr.ndim}D)")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one element per axis")
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    out = np.array(arr, dtype=np.float32, order="C", copy=True) if copy else np.ascontiguousarray(arr, np.float32)
     if not np.all(np.isfinite(out)):
         bad = int(np.count_nonzero(~np.isfinite(out)))
         raise ValueError(
