@@ -325,7 +325,7 @@ def test_full_size_work_runs_a_few_projections_at_a_time(small_scan, monkeypatch
         np.testing.assert_array_equal(x, y)
 
 
-def test_align_jitter_reads_a_read_only_stack_without_copying_or_warning(small_scan, recwarn):
+def test_read_only_stack_is_read_without_warning_and_validation_can_skip_the_copy(small_scan, recwarn):
     from tomopy_dl.util.validation import as_float32_array
 
     jittered, theta, _, _ = small_scan
