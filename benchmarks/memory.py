@@ -21,9 +21,13 @@ process's ``ru_maxrss``):
    modulated along the rows, each projection moved by up to 10 px), clean
    and with 20% salt-and-pepper (which turns the median filters on):
    ``before MB`` is the peak RSS with the stack loaded.
+4. ``tomopy-dl align`` (TIFF output) on a Data Exchange file of ``--align-rows`` (512)
+   rows of that stack (uint16 counts, with flats and darks; 0 skips it):
+   the CLI process's peak RSS, against the size of the file's projections
+   as float32.
 
-Usage: python benchmarks/memory.py [--size 2048] [--angles 1500] [--rows 64] [--skip-recon] [--skip-jitter]
-[--skip-file]
+Usage: python benchmarks/memory.py [--size 2048] [--angles 1500] [--rows 64] [--align-rows 512] [--skip-recon]
+[--skip-jitter] [--skip-file]
 """
 
 from __future__ import annotations
@@ -149,17 +153,37 @@ def make_file(path: Path, n: int, n_ang: int, rows: int) -> None:
         f["exchange/theta"] = theta
 
 
-def run_file(path: str, out: str) -> dict:
-    exe = shutil.which("tomopy-dl") or str(Path(sys.executable).with_name("tomopy-dl"))
+def make_jitter_file(sino_path: Path, path: Path, rows: int) -> None:
+    """A Data Exchange file of make_stack's clean projections as uint16 counts, written a projection at a time."""
+    import h5py
+
+    with np.load(sino_path) as d:
+        sino, theta = d["sino"][:, 0], d["theta"]
+    rng = np.random.default_rng(0)
+    mod = (1.0 + 0.3 * np.sin(np.arange(rows) / 5.0)).astype(np.float32)
+    with h5py.File(path, "w") as f:
+        data = f.create_dataset("exchange/data", (theta.size, rows, sino.shape[1]), dtype=np.uint16,
+                                chunks=(1, rows, sino.shape[1]))  # fmt: skip
+        for i, line in enumerate(sino):
+            prj = np.roll(line, int(rng.integers(-10, 11)))[None, :] * mod[:, None]
+            data[i] = (4.0e4 * np.exp(-0.01 * prj)).astype(np.uint16)
+        f["exchange/data_white"] = np.full((4, rows, sino.shape[1]), 40000, np.uint16)
+        f["exchange/data_dark"] = np.full((2, rows, sino.shape[1]), 100, np.uint16)
+        f["exchange/theta"] = np.rad2deg(theta.astype(np.float64))
+
+
+def run_file(path: str, out: str, command: str = "recon") -> dict:
+    # The CLI of the tomopy_dl this script imports (a checkout on PYTHONPATH, for a before/after run).
+    cli = [sys.executable, "-c", "import sys; from tomopy_dl.cli import main; sys.exit(main())"]
+    more = ["--algorithm", "fbp"] if command == "recon" else []
     t0 = time.perf_counter()
-    proc = subprocess.run([exe, "recon", path, "--out", out, "--algorithm", "fbp", "--no-progress"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run([*cli, command, path, "--out", out, *more, "--no-progress"], capture_output=True, text=True)
     sec = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(proc.stderr.strip()[-300:])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     params = json.loads((Path(out) / "params.json").read_text())
-    return dict(peak_mb=peak, seconds=sec, slab=params["slab"], files=len(params["files"]))
+    return dict(peak_mb=peak, seconds=sec, slab=params.get("slab"), files=len(params["files"]))
 
 
 def child(*args: str) -> dict | str:
@@ -171,6 +195,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--angles", type=int, default=1500)
     parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--align-rows", type=int, default=512)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--skip-file", action="store_true")
     parser.add_argument("--skip-recon", action="store_true")
@@ -224,6 +249,16 @@ def main() -> None:
                       f" {r['peak_mb'] - r['base_mb']:>11.0f} {r['seconds']:>7.1f}", flush=True)  # fmt: skip
         if args.skip_file:
             return
+        if args.align_rows:
+            h5 = Path(tmp) / "jitter.h5"
+            make_jitter_file(sino, h5, args.align_rows)
+            r = child("file", str(h5), str(Path(tmp) / "aligned"), "align")
+            shutil.rmtree(Path(tmp) / "aligned", ignore_errors=True)
+            gb = 4 * args.angles * args.align_rows * args.size / 2**30
+            print(f"\ntomopy-dl align, {args.align_rows} rows x {args.size} cols x {args.angles} projections "
+                  f"({h5.stat().st_size / 2**30:.1f} GB file, {gb:.1f} GB as float32)")  # fmt: skip
+            print(r if isinstance(r, str) else f"peak RSS {r['peak_mb']:.0f} MB, {r['seconds']:.0f} s", flush=True)
+            h5.unlink()
         h5 = Path(tmp) / "scan.h5"
         make_file(h5, args.size, args.angles, args.rows)
         r = child("file", str(h5), str(Path(tmp) / "out"))

@@ -307,6 +307,7 @@ def test_full_size_work_runs_a_few_projections_at_a_time(small_scan, monkeypatch
     """Filtering, shrinking and moving the caller's stack in chunks gives the same numbers as all at once."""
     import tomopy_dl.prep.alignment as alignment
     import tomopy_dl.prep.filters as filters
+    import tomopy_dl.util.chunks as chunks
 
     jittered, theta, _, _ = small_scan
     noisy = torch.from_numpy(add_salt_and_pepper(jittered, 0.2, seed=2))
@@ -314,8 +315,8 @@ def test_full_size_work_runs_a_few_projections_at_a_time(small_scan, monkeypatch
     frac = impulse_fraction(noisy)
     before = tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
     one_image = jittered[0].nbytes
-    monkeypatch.setattr(filters, "_CHUNK_BYTES", 3 * 9 * one_image)  # 3 projections per median step
-    monkeypatch.setattr(alignment, "_CHUNK_BYTES", 5 * one_image)  # 5 per filter-and-shrink or move step
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 5 * one_image)  # 5 projections per filter, shrink or move step
+    monkeypatch.setattr(filters, "_MEDIAN3_PIXELS", 2 * jittered[0].size)  # 2 per fast median step
     chunked = alignment.prepare_stack(noisy, 24)
     assert chunked[2] == whole[2] and chunked[1] == whole[1]
     np.testing.assert_array_equal(chunked[0].numpy(), whole[0].numpy())
@@ -323,6 +324,50 @@ def test_full_size_work_runs_a_few_projections_at_a_time(small_scan, monkeypatch
     after = tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
     for x, y in zip(before, after):
         np.testing.assert_array_equal(x, y)
+
+
+class _Reader:
+    """A stack that is only sliced, and records the blocks asked for (as a file reader would be)."""
+
+    def __init__(self, arr):
+        self.arr, self.shape, self.blocks = arr, arr.shape, []
+
+    def __getitem__(self, index):
+        block = self.arr[index]
+        self.blocks.append(block.shape[0])
+        return block.copy()
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.2])
+def test_estimate_jitter_reads_a_sliced_stack_in_blocks_with_align_jitters_result(small_scan, monkeypatch, noise):
+    """No noise, light and heavy impulse noise (the heavy filter reads the stack a second time)."""
+    import tomopy_dl.util.chunks as chunks
+    from tomopy_dl.prep.alignment import estimate_jitter
+
+    jittered, theta, _, _ = small_scan
+    prj = add_salt_and_pepper(jittered, noise, seed=2) if noise else jittered
+    _, sx, sy, conv = tomopy_dl.align_jitter(prj, theta, iters=1, device="cpu", progress=False)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 4 * prj[0].nbytes)
+    reader = _Reader(prj)
+    ex, ey, econv = estimate_jitter(reader, theta, iters=1, device="cpu", progress=False)
+    np.testing.assert_array_equal(ex, sx)
+    np.testing.assert_array_equal(ey, sy)
+    np.testing.assert_array_equal(econv, conv)
+    assert max(reader.blocks) == 4
+    assert sum(reader.blocks) == prj.shape[0] * (2 if noise > 0.1 else 1)
+
+
+def test_median3x3_equals_sorting_the_unfolded_windows():
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(50):
+        shape = (3, 1 + trial % 7, 1 + trial // 7)
+        # ties (few levels) and distinct values alike
+        x = torch.randint(0, 3, shape, generator=g).float() if trial % 2 else torch.randn(shape, generator=g)
+        padded = F.pad(x[:, None], (1, 1, 1, 1), mode="replicate")
+        expected = F.unfold(padded, kernel_size=3).median(dim=1).values.view(shape)
+        np.testing.assert_array_equal(median3x3(x).numpy(), expected.numpy())
 
 
 def test_read_only_stack_is_read_without_warning_and_validation_can_skip_the_copy(small_scan, recwarn):

@@ -88,6 +88,44 @@ def test_align_command_writes_projections_and_shifts(tmp_path):
     assert json.loads((out / "params.json").read_text())["command"] == "align"
 
 
+@pytest.mark.parametrize("fmt", ["tiff", "h5"])
+def test_align_file_streams_projections_and_matches_align_jitter_in_memory(tmp_path, monkeypatch, fmt):
+    """Neither reading holds the stack: blocks of at most the chunk budget, and the numbers of the in-memory path."""
+    import tifffile
+
+    import tomopy_dl
+    import tomopy_dl.util.chunks as chunks
+    from tomopy_dl.io.dataexchange import RawProjections
+    from tomopy_dl.pipeline import LineIntegrals, align_file
+
+    src = write_example_dataexchange(tmp_path / "jit.h5", size=48, rows=16, n_angles=61, jitter=3.0, seed=2)
+    prj, theta = read_projections(src, slices=(2, 14))
+    np.testing.assert_array_equal(LineIntegrals(src, slices=(2, 14))[5:9], prj[5:9])
+    aligned, sx, sy, _ = tomopy_dl.align_jitter(prj, theta, iters=1, device="cpu", progress=False)
+
+    blocks = []
+    read = RawProjections.__getitem__
+    monkeypatch.setattr(RawProjections, "__getitem__", lambda self, i: blocks.append(read(self, i)) or blocks[-1])
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 7 * prj[0].nbytes)
+    fields = []
+    read_all = dxchange.read_aps_32id
+    monkeypatch.setattr(dxchange, "read_aps_32id", lambda *a, **k: fields.append(k) or read_all(*a, **k))
+    params = align_file(src, tmp_path / "al", iters=1, slices=(2, 14), device="cpu", fmt=fmt, progress=False)
+    assert max(b.shape[0] for b in blocks) == 7
+    assert len(fields) == 1 and fields[0]["proj"] == (0, 1)  # flats and darks once, not with every block
+    assert sum(b.shape[0] for b in blocks) == 2 * 61  # the working copy, then the move
+    table = np.loadtxt(tmp_path / "al" / "shifts.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 2:], np.column_stack([sx, sy]), atol=1e-4)
+    if fmt == "h5":
+        import h5py
+
+        with h5py.File(tmp_path / "al" / "projections.h5") as f:
+            written = f["data"][:]
+    else:
+        written = np.stack([tifffile.imread(tmp_path / "al" / name) for name in params["files"]])
+    np.testing.assert_array_equal(written, aligned)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

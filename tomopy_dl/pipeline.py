@@ -3,8 +3,9 @@
 Each reads a Data Exchange file through dxchange, normalises it, runs one job and writes a
 folder that holds the result and ``params.json`` (every parameter, the input,
 the versions and the seconds taken). The folder appears whole or not at all.
-``recon_file`` works slab by slab (a few detector rows at a time), so its
-memory follows the slab, not the volume.
+``recon_file`` works slab by slab (a few detector rows at a time), and
+``align_file`` a few projections at a time (:class:`LineIntegrals`), so the
+memory of each follows its working set, not the scan.
 """
 
 from __future__ import annotations
@@ -26,14 +27,24 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .adapter.standalone import recon
-from .io.dataexchange import projections_shape, read_raw
-from .io.output import OutputDir, StackWriter, write_params, write_stack
-from .prep.alignment import align_jitter
-from .prep.normalize import minus_log, normalize
+from .io.dataexchange import RawProjections, projections_shape, read_raw
+from .io.output import OutputDir, StackWriter, write_params
+from .prep.alignment import estimate_jitter
+from .prep.normalize import average_fields, minus_log, normalize
+from .prep.shift import shift_images
 from .solvers.table import ALGORITHMS
+from .util.chunks import images_per_chunk
 from .util.validation import as_center, as_choice
 
-__all__ = ["read_projections", "recon_file", "recon_slab", "align_file", "default_slab", "SlabFailures"]
+__all__ = [
+    "read_projections",
+    "LineIntegrals",
+    "recon_file",
+    "recon_slab",
+    "align_file",
+    "default_slab",
+    "SlabFailures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +79,54 @@ def read_projections(
     """
     tomo, flat, dark, theta = read_raw(path, slices=slices, angles=angles, theta_range=theta_range)
     return np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32), theta
+
+
+class LineIntegrals:
+    """A Data Exchange file's line integrals, normalised and ``-log``-ed a block of projections at a time.
+
+    Slicing (``prj[10:20]``) reads only those projections, with the flats and
+    darks averaged once, so the result is that of :func:`read_projections`
+    for those projections, and a scan larger than memory can be worked
+    through (:func:`tomopy_dl.prep.alignment.estimate_jitter` reads such a stack).
+
+    Parameters
+    ----------
+    path, slices, theta_range
+        As :class:`tomopy_dl.io.RawProjections`'.
+
+    Attributes
+    ----------
+    shape : (int, int, int)
+        ``(nangles, rows, cols)``.
+    theta : ndarray of float32, shape (nangles,)
+        Angles in radians.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> data = Path(__file__).resolve().parents[1] / "tests" / "data" / "tooth.h5"
+    >>> prj = LineIntegrals(data, slices=(0, 2))
+    >>> block = prj[0:4]
+    >>> block.shape, block.dtype.name
+    ((4, 2, 640), 'float32')
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        slices: tuple[int, int] | None = None,
+        theta_range: tuple[float, float] | None = None,
+    ):
+        self.raw = RawProjections(path, slices=slices, theta_range=theta_range)
+        self.shape, self.theta = self.raw.shape, self.raw.theta
+        self._flat, self._dark = average_fields(self.raw.flat, self.raw.dark)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        return np.ascontiguousarray(minus_log(normalize(self.raw[index], self._flat, self._dark)), dtype=np.float32)
 
 
 def _versions() -> dict:
@@ -394,10 +453,18 @@ def align_file(
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * n_proj * max(n_out, 0) * n_cols)
     t0 = time.perf_counter()
     with guard as folder:
-        prj, theta = read_projections(path, slices=slices)
-        aligned, sx, sy, conv = align_jitter(
+        # Two readings a few projections at a time: one into align_jitter's small working copy,
+        # one to move and write; neither holds the stack (a 1500 x 2048 x 2560 scan is 31 GB).
+        prj = LineIntegrals(path, slices=slices)
+        theta = prj.theta
+        sx, sy, conv = estimate_jitter(
             prj, theta, center=c, axes=axes, weights=weights, device=device, progress=progress, **more
         )
+        writer = StackWriter(folder, "projections", fmt, prj.shape)
+        step = images_per_chunk(4 * prj.shape[1] * prj.shape[2])
+        for start in tqdm(range(0, prj.shape[0], step), desc="align: writing", disable=not progress, leave=False):
+            part = slice(start, start + step)
+            writer.write(start, shift_images(prj[part], sx[part], sy[part], device=device))
         params = {
             "command": "align",
             "input": str(Path(path).resolve()),
@@ -411,7 +478,7 @@ def align_file(
             "format": fmt,
             "versions": _versions(),
         }
-        params["files"] = write_stack(aligned, folder, "projections", fmt)
+        params["files"] = writer.close()
         table = np.column_stack([np.arange(theta.size), np.rad2deg(theta.astype(np.float64)), sx, sy])
         np.savetxt(
             folder / "shifts.csv",

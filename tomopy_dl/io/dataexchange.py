@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_raw", "projections_shape", "import_dxchange"]
+__all__ = ["RawProjections", "read_raw", "projections_shape", "import_dxchange"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,102 @@ def projections_shape(path: str | os.PathLike) -> tuple[int, int, int]:
     return tuple(int(n) for n in shape)
 
 
+class RawProjections:
+    """A Data Exchange file's projections, read a block at a time; flats, darks and angles read once.
+
+    Slicing reads only the projections asked for (``raw[10:20]``), so a scan
+    far larger than memory can be worked through in blocks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An HDF5 file with ``/exchange/data``, ``data_white``, ``data_dark``
+        and ``theta`` (degrees), as APS beamlines write them.
+    slices : (int, int), optional
+        Detector rows ``[start, stop)`` to read; all by default.
+    theta_range : (float, float), optional
+        The scan's first and last angle in degrees: the projections are taken
+        as evenly spaced from one to the other, both included, whatever the
+        file holds. Without it, a file with no ``/exchange/theta`` gets
+        dxchange's 0-180 degrees, with a warning.
+
+    Attributes
+    ----------
+    shape : (int, int, int)
+        ``(nangles, rows, cols)`` of the selection.
+    flat, dark : ndarray, shape (nflat, rows, cols), (ndark, rows, cols)
+        Flat (white) and dark fields, as stored.
+    theta : ndarray of float32, shape (nangles,)
+        Angles in radians.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For a missing dataset, or rows outside the detector.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> data = Path(__file__).resolve().parents[2] / "tests" / "data" / "tooth.h5"
+    >>> raw = RawProjections(data, slices=(0, 1))
+    >>> raw.shape, raw[:5].shape
+    ((181, 1, 640), (5, 1, 640))
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        slices: tuple[int, int] | None = None,
+        theta_range: tuple[float, float] | None = None,
+    ):
+        shape = projections_shape(path)
+        if slices is not None:
+            lo, hi = int(slices[0]), int(slices[1])
+            if not 0 <= lo < hi <= shape[1]:
+                raise ValueError(
+                    f"slices {lo}:{hi} is outside the detector's {shape[1]} rows; pass 0 <= start < stop <= {shape[1]}"
+                )
+            slices = (lo, hi)
+        self.path, self._sino = str(path), slices
+        self._dxchange = import_dxchange()
+        # One projection with the fields: dxchange's fallbacks (a flat_field_value and the like) still apply.
+        _, self.flat, self.dark, theta = self._dxchange.read_aps_32id(self.path, proj=(0, 1), sino=slices)
+        n = shape[0]
+        if theta_range is not None:
+            theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), n))
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                has_theta = "exchange/theta" in f
+            if not has_theta:
+                warnings.warn(
+                    f"{str(path)!r} has no /exchange/theta: its {n} projections are taken as evenly "
+                    "spaced over 0-180 degrees (dxchange's guess); pass theta_range (--theta-range START:STOP) to say",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                if np.size(theta) != n:  # dxchange guessed from the one projection read
+                    theta = np.deg2rad(np.linspace(0.0, 180.0, n))
+        self.theta = np.asarray(theta, dtype=np.float32)
+        if self.theta.size != n:
+            raise ValueError(f"{str(path)!r} has {self.theta.size} angles for {n} projections")
+        self.shape = (n, shape[1] if slices is None else slices[1] - slices[0], shape[2])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        """Projections ``index`` (a slice), as stored."""
+        if not isinstance(index, slice):
+            raise TypeError(f"index RawProjections with a slice of projections (raw[a:b]), got {index!r}")
+        start, stop, step = index.indices(self.shape[0])
+        return self._dxchange.read_hdf5(self.path, "exchange/data", slc=((start, stop, step), self._sino))
+
+
 def read_raw(
     path: str | os.PathLike,
     *,
@@ -68,19 +164,11 @@ def read_raw(
 
     Parameters
     ----------
-    path : str or path-like
-        An HDF5 file with ``/exchange/data``, ``data_white``, ``data_dark``
-        and ``theta`` (degrees), as APS beamlines write them.
-    slices : (int, int), optional
-        Detector rows ``[start, stop)`` to read; all by default.
+    path, slices, theta_range
+        As :class:`RawProjections`'.
     angles : (float, float), optional
         Keep projections whose angle in degrees lies in ``[lo, hi]``; for
         instance ``(0, 120)`` cuts a missing wedge.
-    theta_range : (float, float), optional
-        The scan's first and last angle in degrees: the projections are taken
-        as evenly spaced from one to the other, both included, whatever the
-        file holds. Without it, a file with no ``/exchange/theta`` gets
-        dxchange's 0-180 degrees, with a warning.
 
     Returns
     -------
@@ -98,33 +186,8 @@ def read_raw(
     ValueError
         For a missing dataset or a range that selects nothing.
     """
-    shape = projections_shape(path)
-    if slices is not None:
-        lo, hi = int(slices[0]), int(slices[1])
-        if not 0 <= lo < hi <= shape[1]:
-            raise ValueError(
-                f"slices {lo}:{hi} is outside the detector's {shape[1]} rows; pass 0 <= start < stop <= {shape[1]}"
-            )
-        slices = (lo, hi)
-    dxchange = import_dxchange()
-    tomo, flat, dark, theta = dxchange.read_aps_32id(str(path), sino=slices)
-    if theta_range is not None:
-        theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), tomo.shape[0]))
-    else:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            has_theta = "exchange/theta" in f
-        if not has_theta:
-            warnings.warn(
-                f"{str(path)!r} has no /exchange/theta: its {tomo.shape[0]} projections are taken as evenly "
-                "spaced over 0-180 degrees (dxchange's guess); pass theta_range (--theta-range START:STOP) to say",
-                UserWarning,
-                stacklevel=2,
-            )
-    theta = np.asarray(theta, dtype=np.float32)
-    if theta.size != tomo.shape[0]:
-        raise ValueError(f"{str(path)!r} has {theta.size} angles for {tomo.shape[0]} projections")
+    raw = RawProjections(path, slices=slices, theta_range=theta_range)
+    theta = raw.theta
     if angles is not None:
         deg = np.rad2deg(theta.astype(np.float64))
         keep = (deg >= angles[0] - 1e-3) & (deg <= angles[1] + 1e-3)  # float32 radians round-trip
@@ -133,6 +196,14 @@ def read_raw(
                 f"angles {angles[0]}:{angles[1]} keeps {int(keep.sum())} projection(s); the file covers "
                 f"{deg.min():.1f} to {deg.max():.1f} degrees"
             )
-        tomo, theta = tomo[keep], theta[keep]
+        picked = np.flatnonzero(keep)
+        # Read only what is kept when it is one run of projections (a wedge cut off one end).
+        if picked[-1] - picked[0] + 1 == picked.size:
+            tomo = raw[int(picked[0]) : int(picked[-1]) + 1]
+        else:
+            tomo = raw[:][keep]
+        theta = theta[keep]
+    else:
+        tomo = raw[:]
     logger.debug("read %s: %d projections of %dx%d", path, *tomo.shape)
-    return tomo, flat, dark, theta
+    return tomo, raw.flat, raw.dark, theta

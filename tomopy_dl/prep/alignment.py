@@ -29,17 +29,19 @@ from ..networks.jitter import network_input
 from ..physics import get_projector
 from ..solvers.analytic import fbp
 from ..solvers.iterative import mlem, sirt
+from ..util.chunks import images_per_chunk
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_center, as_choice, as_float32_array, as_positive_int
 from ..weights import load_jitter_model
 from .center import find_center_pair
-from .filters import impulse_fraction, median_filter
+from .filters import impulse_count, median3x3, median_filter
 from .moments import centroid_axis, centroid_col_shifts, profile_row_shifts
 from .registration import phase_correlation_shifts
-from .shift import displace
+from .shift import displace, shift_images
 
 __all__ = [
     "align_jitter",
+    "estimate_jitter",
     "rough_reprojection",
     "reconstruction_angles",
     "prepare_stack",
@@ -71,9 +73,6 @@ _MIN_COLS = 32
 _MIN_GAIN = 0.08
 _HEAVY_IMPULSE = 0.1
 _HEAVY_WINDOW = (3, 5)
-# Bytes of full-size projections handled at once where the caller's stack is filtered, shrunk or
-# moved: the temporaries follow this, not the stack.
-_CHUNK_BYTES = 1 << 26
 # Rows of the working copy that judge the rotation-axis candidates: the
 # residual against the axis is V-shaped and steep (8 px off the axis raised it
 # 3-5x on 128-px textured bodies), so a few rows rank the candidates.
@@ -83,13 +82,20 @@ _AXIS_WALK = 6
 
 
 def prepare_stack(
-    prj: torch.Tensor, work_size: int, despeckle: bool | str = "auto"
+    prj, work_size: int, despeckle: bool | str = "auto", *, device=None, progress: bool = False
 ) -> tuple[torch.Tensor, tuple[float, float], bool]:
     """The working copy of a projection stack: impulse-filtered and shrunk.
 
+    The stack is read a few projections at a time (about 64 MB), once; twice
+    under heavy impulse noise. So it need not be in memory: anything with a
+    ``shape`` and slicing along its first axis will do.
+
     Parameters
     ----------
-    prj : torch.Tensor, shape (nangles, rows, cols)
+    prj : torch.Tensor, ndarray or array-like, shape (nangles, rows, cols)
+        The projections; an array-like (an h5py dataset, a reader of a file such
+        as :class:`tomopy_dl.pipeline.LineIntegrals`) must give float32-castable
+        arrays for ``prj[start:stop]``.
     work_size : int
         Largest side of the working copy; a longer axis is shrunk to it
         (antialiased bilinear), each axis by its own factor, which keeps the
@@ -97,7 +103,12 @@ def prepare_stack(
     despeckle : bool or 'auto'
         3x3 median filter first (two 3x5 ones when over 10% of pixels are
         impulses); ``'auto'`` filters when over 1% of the pixels are impulses
-        (salt-and-pepper), see :func:`.filters.impulse_fraction`.
+        (salt-and-pepper), see :func:`.filters.impulse_count`.
+    device : None, str or torch.device
+        Where the working copy lives: ``prj``'s device for a tensor, else CUDA
+        when available.
+    progress : bool
+        A tqdm bar over the reading.
 
     Returns
     -------
@@ -106,35 +117,80 @@ def prepare_stack(
         Caller's pixels per working pixel.
     filtered : bool
         Whether the median filter ran.
+
+    Examples
+    --------
+    >>> work, factors, filtered = prepare_stack(np.ones((4, 64, 600), np.float32), 256, device="cpu")
+    >>> tuple(work.shape), factors, filtered
+    ((4, 64, 256), (1.0, 2.34375), False)
     """
-    frac = impulse_fraction(prj)
+    n, rows, cols = (int(k) for k in prj.shape)
+    if device is None and isinstance(prj, torch.Tensor):
+        device = prj.device
+    dev = resolve_device(device)
+    # Each axis is shrunk on its own: one factor for both would leave a wide
+    # stack of few rows (8 x 1000) with 2 rows, from which row shifts are noise.
+    h, w = min(rows, work_size), min(cols, work_size)
+
+    def shrink(part: torch.Tensor) -> torch.Tensor:
+        if (h, w) == (rows, cols):
+            return part
+        return F.interpolate(part[:, None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+
+    # A few projections at a time: the full-size temporaries are a chunk's, not the stack's (a
+    # 1500 x 2048 x 2560 stack is 31 GB). The 3x3 median that detects impulses is also the light
+    # filter, so one reading gives both candidate working copies.
+    step = images_per_chunk(4 * rows * cols)
+    plain = torch.empty((n, h, w), device=dev)
+    light = torch.empty((n, h, w), device=dev) if despeckle is not False else None
+    count = 0
+    for start in trange(0, n, step, desc="align_jitter: reading", disable=not progress, leave=False):
+        part = _read(prj, start, start + step, dev)
+        plain[start : start + part.shape[0]] = shrink(part)
+        if light is not None:
+            med = median3x3(part)
+            count += impulse_count(part, med)
+            light[start : start + part.shape[0]] = shrink(med)
+    frac = count / max(n * rows * cols, 1)
     filtered = bool(despeckle) if despeckle != "auto" else frac > _IMPULSE_THRESHOLD
+    if not filtered:
+        return plain, (rows / h, cols / w), False
+    if frac <= _HEAVY_IMPULSE:
+        return light, (rows / h, cols / w), True
     # One 3x3 median leaves clusters of impulses at heavy levels; two 3x5 medians (wider along the
     # columns, which jitter moves most and stacks of few rows have most of) remove most. Measured
     # (benchmarks/jitter.py, +-10 px): the real tooth, 2 rows, at 20% and 40% salt-and-pepper went
     # from 0.92 and 3.83 px (two 3x3) to 0.39 and 2.13; a porous body at 40% from 9.33 to 0.27; the
     # same at 20% from 0.14 to 0.17.
-    windows = ((_HEAVY_WINDOW, _HEAVY_WINDOW) if frac > _HEAVY_IMPULSE else ((3, 3),)) if filtered else ()
-    n, rows, cols = prj.shape
-    # Each axis is shrunk on its own: one factor for both would leave a wide
-    # stack of few rows (8 x 1000) with 2 rows, from which row shifts are noise.
-    h, w = min(rows, work_size), min(cols, work_size)
-    work = prj.new_empty((n, h, w))
-    # A few projections at a time: the filtered full-size copies are temporaries of a chunk, not of
-    # the stack (a 1500 x 256 x 2048 stack is 3 GB).
-    for start in range(0, n, _chunk(prj)):
-        part = prj[start : start + _chunk(prj)]
-        for window in windows:
-            part = median_filter(part, window)
-        if (h, w) != (rows, cols):
-            part = F.interpolate(part[:, None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-        work[start : start + part.shape[0]] = part
-    return work, (rows / h, cols / w), filtered
+    del plain
+    for start in trange(0, n, step, desc="align_jitter: filtering", disable=not progress, leave=False):
+        part = _read(prj, start, start + step, dev)
+        part = median_filter(median_filter(part, _HEAVY_WINDOW), _HEAVY_WINDOW)
+        light[start : start + part.shape[0]] = shrink(part)
+    return light, (rows / h, cols / w), True
 
 
-def _chunk(prj: torch.Tensor) -> int:
-    """Projections of ``prj`` per step of work done on full-size images, about 64 MB of them."""
-    return max(1, _CHUNK_BYTES // max(prj[0].numel() * prj.element_size(), 1))
+def _read(prj, start: int, stop: int, dev: torch.device) -> torch.Tensor:
+    """``prj[start:stop]`` as a float32 tensor on ``dev``, checked like the caller's array."""
+    part = prj[start:stop]
+    if isinstance(part, torch.Tensor):
+        return part.to(dev, torch.float32)
+    part = as_float32_array(part, "prj", 3, copy=False)
+    with warnings.catch_warnings():  # a read-only input (a memory map) is fine: it is only read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(part).to(dev)
+
+
+class _Padded:
+    """A stack zero-padded on the fly, a slice at a time (``align_joint``'s ``pad``, without a padded copy)."""
+
+    def __init__(self, arr: np.ndarray, pad_rows: int, pad_cols: int):
+        self.arr, self.widths = arr, ((0, 0), (pad_rows, pad_rows), (pad_cols, pad_cols))
+        n, rows, cols = arr.shape
+        self.shape = (n, rows + 2 * pad_rows, cols + 2 * pad_cols)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        return np.pad(self.arr[index], self.widths)
 
 
 def rough_reprojection(
@@ -510,7 +566,106 @@ def align_jitter(
     ((60, 40, 48), (60,))
     """
     raw = as_float32_array(prj, "prj", 3, copy=False)  # only read
-    theta = as_angles(ang, raw.shape[0], name="ang")
+    try:
+        pad_cols, pad_rows = (int(p) for p in pad)
+    except (TypeError, ValueError):
+        raise ValueError(f"pad must be a pair of non-negative ints (columns, rows), got {pad!r}") from None
+    if pad_cols < 0 or pad_rows < 0:
+        raise ValueError(f"pad must be non-negative, got {pad!r}")
+    source = _Padded(raw, pad_rows, pad_cols) if pad_cols or pad_rows else raw
+    sx, sy, conv = estimate_jitter(
+        source,
+        ang,
+        iters=iters,
+        center=center,
+        algorithm=algorithm,
+        num_iter=num_iter,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        axes=axes,
+        keep_mean=keep_mean,
+        refine=refine,
+        despeckle=despeckle,
+        work_size=work_size,
+        estimator=estimator,
+        coarse=coarse,
+        progress=progress,
+    )
+    # The move, a few projections at a time into the one full-size array returned.
+    out = np.empty(source.shape, np.float32)
+    step = images_per_chunk(out[0].nbytes)
+    for start in range(0, out.shape[0], step):
+        part = slice(start, start + step)
+        out[part] = shift_images(source[part], sx[part], sy[part], device=device)
+    return out, sx, sy, conv
+
+
+def estimate_jitter(
+    prj,
+    ang,
+    *,
+    iters: int = 2,
+    center: float | None = None,
+    algorithm: str = "sirt",
+    num_iter: int = 5,
+    weights=None,
+    device=None,
+    batch_size: int | None = None,
+    axes: str = "both",
+    keep_mean: bool = False,
+    refine: bool | str = "auto",
+    despeckle: bool | str = "auto",
+    work_size: int = 256,
+    estimator: str = "resnet",
+    coarse: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The jitter of a projection stack that need not fit in memory: :func:`align_jitter`'s shifts.
+
+    The stack is read a few projections at a time into the working copy
+    (:func:`prepare_stack`), so memory follows the working copy, not the
+    stack; apply the shifts with :func:`~.shift.shift_images`, also a few
+    projections at a time (as ``tomopy-dl align`` does with a file).
+
+    Parameters
+    ----------
+    prj : ndarray, torch.Tensor or array-like, shape (nangles, rows, cols)
+        Line integrals; anything with ``shape`` and slicing along the first
+        axis, such as an h5py dataset or a
+        :class:`tomopy_dl.pipeline.LineIntegrals` reader of a Data Exchange file.
+    ang : array_like, shape (nangles,)
+        Projection angles in radians.
+    iters, center, algorithm, num_iter, weights, device, batch_size, axes, keep_mean, refine, despeckle, \
+work_size, estimator, coarse, progress
+        As :func:`align_jitter`'s.
+
+    Returns
+    -------
+    sx, sy : ndarray of float64, shape (nangles,)
+        Row and column shifts in pixels; ``shift_images(prj, sx, sy)`` undoes the jitter.
+    conv : ndarray of float64, shape (iters,)
+        RMS size of each pass's update, in pixels.
+
+    Examples
+    --------
+    >>> from tomopy_dl.sim import add_jitter, make_object, project
+    >>> from tomopy_dl.prep.shift import shift_images
+    >>> theta = np.linspace(0, np.pi, 60, endpoint=False).astype(np.float32)
+    >>> clean = project(make_object("solid", 48, 40, seed=3), theta, pad=False)
+    >>> jittered, jx, jy = add_jitter(clean, 3.0, seed=1)
+    >>> sx, sy, conv = estimate_jitter(jittered, theta, iters=1, progress=False)
+    >>> shift_images(jittered[:10], sx[:10], sy[:10]).shape  # a block at a time
+    (10, 40, 48)
+    """
+    if not (hasattr(prj, "shape") and hasattr(prj, "__getitem__")):
+        prj = as_float32_array(prj, "prj", 3, copy=False)
+    if len(prj.shape) != 3:
+        raise ValueError(f"prj must be 3D (nangles, rows, cols), got shape {tuple(prj.shape)}")
+    n, rows, cols = (int(k) for k in prj.shape)
+    if min(n, rows, cols) < 1:
+        raise ValueError(f"prj must not be empty, got shape {tuple(prj.shape)}")
+    theta = as_angles(ang, n, name="ang")
     if theta.size < 2:
         raise ValueError("align_jitter needs at least 2 projections")
     iters = as_positive_int(iters, "iters")
@@ -521,15 +676,6 @@ def align_jitter(
     as_choice(refine, "refine", (True, False, "auto"))
     as_choice(despeckle, "despeckle", (True, False, "auto"))
     as_choice(estimator, "estimator", ("resnet", "xcorr"))
-    try:
-        pad_cols, pad_rows = (int(p) for p in pad)
-    except (TypeError, ValueError):
-        raise ValueError(f"pad must be a pair of non-negative ints (columns, rows), got {pad!r}") from None
-    if pad_cols < 0 or pad_rows < 0:
-        raise ValueError(f"pad must be non-negative, got {pad!r}")
-    if pad_cols or pad_rows:
-        raw = np.pad(raw, ((0, 0), (pad_rows, pad_rows), (pad_cols, pad_cols)))
-    n, rows, cols = raw.shape
     c = as_center(center, cols)
 
     dev = resolve_device(device)
@@ -541,10 +687,7 @@ def align_jitter(
 
     t0 = time.perf_counter()
     with device_lock(dev), torch.no_grad():
-        with warnings.catch_warnings():  # a read-only input (a memory map) is fine: it is only read
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            native = torch.from_numpy(raw).to(dev)
-        work, (fr, fc), filtered = prepare_stack(native, work_size, despeckle)
+        work, (fr, fc), filtered = prepare_stack(prj, work_size, despeckle, device=dev, progress=progress)
         axes_sizes = (("row", work.shape[1], _MIN_ROWS), ("column", work.shape[2], _MIN_COLS))
         for i, (name, size, least) in enumerate(axes_sizes):
             if keep[i] and size < least:
@@ -656,10 +799,6 @@ def align_jitter(
                 conv[:] = 0.0
 
         shifts = cum * factors
-        out = np.empty_like(raw)
-        for start in range(0, n, _chunk(native)):
-            part = slice(start, start + _chunk(native))
-            out[part] = displace(native[part], -shifts[part, 0], -shifts[part, 1]).cpu().numpy()
     logger.info("align_jitter: %d projections %dx%d in %.2f s", n, rows, cols, time.perf_counter() - t0)
     shifts = shifts.cpu().double().numpy()
-    return out, shifts[:, 0].copy(), shifts[:, 1].copy(), conv
+    return shifts[:, 0].copy(), shifts[:, 1].copy(), conv

@@ -6,10 +6,35 @@ import numpy as np
 
 from ..util.validation import as_float32_array
 
-__all__ = ["normalize", "minus_log"]
+__all__ = ["normalize", "minus_log", "average_fields"]
 
 # Dead or hot detector pixels can have flat <= dark; most of the detector cannot.
 _MAX_DEAD_FRACTION = 0.5
+
+
+def average_fields(flat, dark) -> tuple[np.ndarray, np.ndarray]:
+    """The flat and dark fields that :func:`normalize` divides by: each averaged over its first axis.
+
+    Averaged once, a long scan can be normalised a block of projections at a
+    time with the same result as all at once.
+
+    Parameters
+    ----------
+    flat, dark : array_like, shape (nflat, rows, cols) or (rows, cols)
+
+    Returns
+    -------
+    flat, dark : ndarray of float32, shape (rows, cols)
+
+    Examples
+    --------
+    >>> f, d = average_fields(np.full((3, 2, 2), 100), np.ones((2, 2, 2)))
+    >>> float(f[0, 0]), float(d[0, 0]), f.shape
+    (100.0, 1.0, (2, 2))
+    """
+    f = as_float32_array(flat, "flat", (2, 3))
+    d = as_float32_array(dark, "dark", (2, 3))
+    return (f.mean(axis=0) if f.ndim == 3 else f), (d.mean(axis=0) if d.ndim == 3 else d)
 
 
 def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
@@ -19,7 +44,8 @@ def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
     ----------
     prj : array_like, shape (nangles, rows, cols)
     flat, dark : array_like, shape (nflat, rows, cols) or (rows, cols)
-        White (flat) and dark fields; averaged over their first axis.
+        White (flat) and dark fields; averaged over their first axis
+        (:func:`average_fields`).
     cutoff : float, optional
         Upper limit of the result.
 
@@ -36,10 +62,7 @@ def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
         result would not be a transmission at all.
     """
     p = as_float32_array(prj, "prj", 3)
-    f = as_float32_array(flat, "flat", (2, 3))
-    d = as_float32_array(dark, "dark", (2, 3))
-    f = f.mean(axis=0) if f.ndim == 3 else f
-    d = d.mean(axis=0) if d.ndim == 3 else d
+    f, d = average_fields(flat, dark)
     if f.shape != p.shape[1:] or d.shape != p.shape[1:]:
         raise ValueError(
             f"flat {f.shape} and dark {d.shape} must match one projection {p.shape[1:]}; "
