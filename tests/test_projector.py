@@ -149,6 +149,28 @@ def test_autograd_gradients_are_the_adjoint(method):
     torch.testing.assert_close(z.grad, op(x.detach()), rtol=1e-5, atol=1e-5)
 
 
+def test_cpu_projection_in_blocks_gives_the_whole_batchs_numbers(monkeypatch):
+    """The blocked CPU projection (a few images at a time, whatever their layout) changes no bit, nor its gradient."""
+    import tomopy_dl.physics.projector as projector
+
+    op = ParallelBeamProjector(np.linspace(0, np.pi, 30), 24, 20, 20, device="cpu", method="matrix")
+    stored = torch.rand(20 * 20, 9).t().reshape(9, 20, 20)  # a batch laid out pixel by pixel, as SIRT's is
+    for x in (torch.rand(9, 20, 20), stored):
+        whole = op(x)
+        monkeypatch.setattr(projector, "_CPU_FORWARD_BLOCK_BYTES", 2 * 4 * 20 * 20)  # 2 images per block
+        monkeypatch.setattr(projector, "_MIN_BLOCK", 2)
+        leaf = x.clone().requires_grad_(True)
+        blocked = op(leaf)
+        assert torch.equal(blocked, whole)
+        y = torch.rand_like(blocked)
+        (blocked * y).sum().backward()
+        assert torch.equal(leaf.grad, op.adjoint(y))
+        z = y.clone().requires_grad_(True)
+        (op.adjoint(z) * x).sum().backward()
+        assert torch.equal(z.grad, op(x))
+        monkeypatch.undo()
+
+
 def test_projector_rejects_wrong_shapes():
     op = ParallelBeamProjector(np.linspace(0, np.pi, 5), 10, 8, 8, device="cpu")
     with pytest.raises(ValueError, match="shape"):

@@ -116,17 +116,43 @@ def _csr(rows, cols, vals, shape, device) -> torch.Tensor:
     return _csr_tensor(crow.to(idx_dtype), cols.to(idx_dtype), vals.to(torch.float32), shape)
 
 
+# Bytes of images the CPU projection (image -> rays) reads per sparse product. Its rays gather
+# pixels from all over the image, so small images are best taken a few at a time, while they stay
+# in cache: at 208-256 pixels a side and 61-450 angles, 4 MB blocks made the projection 2.0-3.4
+# times faster than a batch of 64-208 at once (best of 5, 2 cores), with the same numbers. Larger
+# images are not split (under _MIN_BLOCK images a block): at 512-768 pixels, blocks of 1-4 images
+# were up to 2.7 times slower. The back-projection is not split either: there, blocks were slower.
+_CPU_FORWARD_BLOCK_BYTES = 4 << 20
+_MIN_BLOCK = 8
+
+
+def _spmm(mat: torch.Tensor, x: torch.Tensor, blocked: bool) -> torch.Tensor:
+    """``(mat @ x.T).T`` for a batch ``x`` (B, n); with ``blocked``, on the CPU a few rows of ``x`` at a time."""
+    step = max(1, _CPU_FORWARD_BLOCK_BYTES // (4 * max(x.shape[1], 1)))
+    if not blocked or x.device.type != "cpu" or x.shape[0] <= step or step < _MIN_BLOCK:
+        return torch.sparse.mm(mat, x.t()).t()
+    out = torch.empty(x.shape[0], mat.shape[0], dtype=x.dtype, device=x.device)
+    for start in range(0, x.shape[0], step):
+        # Each block laid out pixel by pixel (n, block), whatever the caller's layout.
+        out[start : start + step] = torch.sparse.mm(mat, x[start : start + step].t().contiguous()).t()
+    return out
+
+
 class _SparseApply(torch.autograd.Function):
-    """``y = M x`` for a batch ``x`` of shape (B, n); the backward applies ``M^T``."""
+    """``y = M x`` for a batch ``x`` of shape (B, n); the backward applies ``M^T``.
+
+    ``forward_blocked``: whether ``M`` is the projection (image -> rays), which
+    runs in blocks on the CPU (:func:`_spmm`); the other product is not blocked.
+    """
 
     @staticmethod
-    def forward(ctx, x, mat, mat_t):
-        ctx.mat_t = mat_t
-        return torch.sparse.mm(mat, x.t()).t()
+    def forward(ctx, x, mat, mat_t, forward_blocked: bool):
+        ctx.mat_t, ctx.blocked = mat_t, not forward_blocked
+        return _spmm(mat, x, forward_blocked)
 
     @staticmethod
     def backward(ctx, grad):
-        return torch.sparse.mm(ctx.mat_t, grad.t()).t(), None, None
+        return _spmm(ctx.mat_t, grad, ctx.blocked), None, None, None
 
 
 class _MatrixFreeApply(torch.autograd.Function):
@@ -251,7 +277,7 @@ class ParallelBeamProjector(torch.nn.Module):
             flat = x.reshape(-1, *self.image_shape)
             return _MatrixFreeApply.apply(flat, self._geom, False).reshape(*lead, *self.sino_shape)
         flat = x.reshape(-1, self.num_gridx * self.num_gridy)
-        return _SparseApply.apply(flat, self._mat, self._mat_t).reshape(*lead, *self.sino_shape)
+        return _SparseApply.apply(flat, self._mat, self._mat_t, True).reshape(*lead, *self.sino_shape)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Back-project sinograms ``(..., nangles, n_det)`` to images ``(..., num_gridx, num_gridy)``."""
@@ -260,7 +286,7 @@ class ParallelBeamProjector(torch.nn.Module):
             flat = y.reshape(-1, *self.sino_shape)
             return _MatrixFreeApply.apply(flat, self._geom, True).reshape(*lead, *self.image_shape)
         flat = y.reshape(-1, self.theta.size * self.n_det)
-        return _SparseApply.apply(flat, self._mat_t, self._mat).reshape(*lead, *self.image_shape)
+        return _SparseApply.apply(flat, self._mat_t, self._mat, False).reshape(*lead, *self.image_shape)
 
     def _check(self, t: torch.Tensor, shape: tuple[int, int], name: str) -> tuple[int, ...]:
         if tuple(t.shape[-2:]) != shape:
