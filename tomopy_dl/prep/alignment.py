@@ -636,8 +636,9 @@ def estimate_jitter(
         :class:`tomopy_dl.pipeline.LineIntegrals` reader of a Data Exchange file.
     ang : array_like, shape (nangles,)
         Projection angles in radians.
-    iters, center, algorithm, num_iter, weights, device, batch_size, axes, keep_mean, refine, despeckle, \
-work_size, estimator, coarse, progress
+    iters, center, algorithm, num_iter, weights, device, batch_size
+        As :func:`align_jitter`'s.
+    axes, keep_mean, refine, despeckle, work_size, estimator, coarse, progress
         As :func:`align_jitter`'s.
 
     Returns
