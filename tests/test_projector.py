@@ -159,8 +159,12 @@ def test_cpu_projection_in_blocks_gives_the_whole_batchs_numbers(monkeypatch):
         whole = op(x)
         monkeypatch.setattr(projector, "_CPU_FORWARD_BLOCK_BYTES", 2 * 4 * 20 * 20)  # 2 images per block
         monkeypatch.setattr(projector, "_MIN_BLOCK", 2)
+        products = []
+        sparse_mm = torch.sparse.mm
+        monkeypatch.setattr(torch.sparse, "mm", lambda m, d: products.append(d.shape[1]) or sparse_mm(m, d))
         leaf = x.clone().requires_grad_(True)
         blocked = op(leaf)
+        assert products == [2, 2, 2, 2, 1]  # it did run in blocks
         assert torch.equal(blocked, whole)
         y = torch.rand_like(blocked)
         (blocked * y).sum().backward()

@@ -78,7 +78,12 @@ def read_projections(
         Angles in radians.
     """
     tomo, flat, dark, theta = read_raw(path, slices=slices, angles=angles, theta_range=theta_range)
-    return np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32), theta
+    return _line_integrals(tomo, flat, dark), theta
+
+
+def _line_integrals(tomo: np.ndarray, flat: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """Raw projections to float32 line integrals: flat/dark normalised, ``-log``."""
+    return np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32)
 
 
 class LineIntegrals:
@@ -126,7 +131,7 @@ class LineIntegrals:
         return self.shape[0]
 
     def __getitem__(self, index: slice) -> np.ndarray:
-        return np.ascontiguousarray(minus_log(normalize(self.raw[index], self._flat, self._dark)), dtype=np.float32)
+        return _line_integrals(self.raw[index], self._flat, self._dark)
 
 
 def _versions() -> dict:
