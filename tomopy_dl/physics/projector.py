@@ -40,6 +40,7 @@ __all__ = [
     "clear_projector_cache",
     "slices_by_center",
     "estimate_matrix_bytes",
+    "memory_budget",
     "slices_per_batch",
     "DEFAULT_MEMORY_BUDGET",
 ]
@@ -76,6 +77,23 @@ def _memory_budget(memory_budget) -> int:
         return _parse_bytes(memory_budget, "memory_budget")
     env = os.environ.get(_BUDGET_ENV)
     return DEFAULT_MEMORY_BUDGET if env in (None, "") else _parse_bytes(env, _BUDGET_ENV)
+
+
+def memory_budget() -> int:
+    """The bytes of projector matrices that ``method='auto'`` builds and the cache keeps.
+
+    ``DEFAULT_MEMORY_BUDGET`` unless the environment variable
+    ``TOMOPY_DL_PROJECTOR_BUDGET`` says otherwise (bytes, or '512MB', '2GB').
+    A caller that needs several geometries at once checks their
+    :func:`estimate_matrix_bytes` against it: beyond it the cache drops the
+    oldest, and each use rebuilds it.
+
+    Examples
+    --------
+    >>> memory_budget() >= 0
+    True
+    """
+    return _memory_budget(None)
 
 
 def estimate_matrix_bytes(theta, n_det: int, num_gridx: int, num_gridy: int, *, build: bool = False) -> int:

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from tqdm.auto import trange
 
 from ..networks.jitter import network_input
-from ..physics import get_projector
-from ..solvers.analytic import fbp
+from ..physics import estimate_matrix_bytes, get_projector, memory_budget
+from ..solvers.analytic import angle_weights, fbp
 from ..solvers.iterative import mlem, sirt
 from ..util.chunks import images_per_chunk
 from ..util.device import device_lock, resolve_device
@@ -43,6 +43,7 @@ __all__ = [
     "align_jitter",
     "estimate_jitter",
     "rough_reprojection",
+    "held_out_reprojection",
     "reconstruction_angles",
     "prepare_stack",
     "predict_displacements",
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 _ALGORITHMS = ("sirt", "mlem", "fbp")
 _AXES = ("both", "row", "col")
+_ESTIMATORS = ("auto", "resnet", "xcorr")
 # Slices reconstructed together in step A: bounds the temporaries on tall stacks.
 _SLICES_PER_BATCH = 128
 # Projections over half a turn per column that resolve a reconstruction (the sampling criterion,
@@ -214,7 +216,56 @@ def rough_reprojection(
     -------
     torch.Tensor, shape (nangles, rows, cols)
         The reprojection; see :func:`_inconsistency` for how it is compared.
+
+    See Also
+    --------
+    held_out_reprojection : each projection predicted without its own data.
     """
+    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=False)
+
+
+def held_out_reprojection(
+    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str = "sirt", num_iter: int = 5
+) -> torch.Tensor:
+    """Each projection as predicted by a rough reconstruction that was not given it.
+
+    The angles step A reconstructs from are split into two interleaved halves
+    (in angle order); each half is reconstructed as in
+    :func:`rough_reprojection` and predicts the other half's projections.
+    Angles step A does not use are predicted by the mean of both halves.
+
+    Why: a parallel-beam slice holds one row of every projection, so a
+    projection's own row is part of the reconstruction it is compared with,
+    and pulls its row displacement towards zero. On a rod with few features
+    along its length, 180 projections under 20% salt-and-pepper, three
+    passes against :func:`rough_reprojection` took the row error from 1.07
+    to 1.02 px; against this, to 0.39 px. Columns keep the full reprojection,
+    which measured less noisy for them.
+
+    Parameters
+    ----------
+    prj, theta, center, algorithm, num_iter
+        As in :func:`rough_reprojection`.
+
+    Returns
+    -------
+    torch.Tensor, shape (nangles, rows, cols)
+
+    Examples
+    --------
+    >>> from tomopy_dl.sim import make_object, project
+    >>> theta = np.linspace(0, np.pi, 60, endpoint=False).astype(np.float32)
+    >>> prj = torch.from_numpy(project(make_object("solid", 32, 4, seed=1), theta, pad=False))
+    >>> rep = held_out_reprojection(prj, theta, 16.0)
+    >>> bool(torch.linalg.vector_norm(rep - prj) < 0.2 * torch.linalg.vector_norm(prj))
+    True
+    """
+    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=True)
+
+
+def _reprojection(
+    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str, num_iter: int, held_out: bool
+) -> torch.Tensor:
     n, rows, cols = prj.shape
     used = reconstruction_angles(theta, cols)
     op = get_projector(theta[used], cols, cols, cols, center=center, device=prj.device)
@@ -223,16 +274,60 @@ def rough_reprojection(
     sino = prj.permute(1, 0, 2)
     index = torch.as_tensor(used, device=prj.device)
     out = torch.empty_like(sino)
+    if held_out:
+        order = np.argsort(theta[used], kind="stable")
+        halves = (np.sort(order[0::2]), np.sort(order[1::2]))
+        # Each half in its own geometry costs half of step A's. They are built only where they fit
+        # the projector cache beside step A's own (else each use would rebuild them); otherwise
+        # the halves share step A's geometry, masked, at the cost of a whole reconstruction each.
+        need = 2 * estimate_matrix_bytes(theta[used], cols, cols, cols)
+        need += estimate_matrix_bytes(theta, cols, cols, cols) if used.size < n else 0
+        if op.nnz and need <= memory_budget():
+            ops = [get_projector(theta[used][h], cols, cols, cols, center=center, device=prj.device) for h in halves]
+            scales = None
+        else:
+            # FBP's angular weights are rescaled to the half's own (each angle stands for twice the arc).
+            ops, w_all, scales = None, angle_weights(theta[used]), []
+            for h in halves:
+                scale = np.zeros(used.size)
+                scale[h] = angle_weights(theta[used][h]) / np.maximum(w_all[h], 1e-12)
+                scales.append(torch.as_tensor(scale, dtype=torch.float32, device=prj.device)[:, None])
     for start in range(0, rows, _SLICES_PER_BATCH):
         part = sino[start : start + _SLICES_PER_BATCH]
         part = (part if used.size == n else part[:, index]).contiguous()
-        x = fbp(part, op, filter_name="shepp")
-        if algorithm == "sirt" and num_iter:
-            x = sirt(part, op, init=x.clamp_min(0), num_iter=num_iter)
-        elif algorithm == "mlem" and num_iter:
-            x = mlem(part, op, init=x.clamp_min(1e-6), num_iter=num_iter)
-        out[start : start + _SLICES_PER_BATCH] = op_all(x)
+        if not held_out:
+            out[start : start + _SLICES_PER_BATCH] = op_all(_rough(part, op, algorithm, num_iter))
+            continue
+        # Angles step A does not use are predicted by both halves; a half's own, by the other.
+        if ops is None:
+            preds = [op_all(_rough(part, op, algorithm, num_iter, scale)) for scale in scales]
+            block = 0.5 * (preds[0] + preds[1])
+            for k in (0, 1):
+                block[:, index[halves[k]]] = preds[1 - k][:, index[halves[k]]]
+        else:
+            xs = [_rough(part[:, h].contiguous(), o, algorithm, num_iter) for h, o in zip(halves, ops)]
+            block = 0.5 * (op_all(xs[0]) + op_all(xs[1])) if used.size < n else torch.empty_like(part)
+            for k in (0, 1):
+                block[:, index[halves[k]]] = ops[k](xs[1 - k])
+        out[start : start + _SLICES_PER_BATCH] = block
     return out.permute(1, 0, 2).contiguous()
+
+
+def _rough(sino: torch.Tensor, op, algorithm: str, num_iter: int, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Step A on a batch of sinograms: FBP, then ``num_iter`` SIRT or MLEM iterations.
+
+    ``scale`` (nangles, 1), when given, reconstructs from the angles where it is
+    nonzero only: it rescales FBP's angular weights (``A^T (w filter(s p)) =
+    A^T (s w filter(p))``, the filter acting on each angle alone) and masks the
+    iterations.
+    """
+    x = fbp(sino if scale is None else sino * scale, op, filter_name="shepp")
+    angle_mask = None if scale is None else (scale[:, 0] > 0).float()
+    if algorithm == "sirt" and num_iter:
+        x = sirt(sino, op, init=x.clamp_min(0), num_iter=num_iter, angle_mask=angle_mask)
+    elif algorithm == "mlem" and num_iter:
+        x = mlem(sino, op, init=x.clamp_min(1e-6), num_iter=num_iter, angle_mask=angle_mask)
+    return x
 
 
 def reconstruction_angles(theta: np.ndarray, cols: int) -> np.ndarray:
@@ -467,7 +562,7 @@ def align_jitter(
     refine: bool | str = "auto",
     despeckle: bool | str = "auto",
     work_size: int = 256,
-    estimator: str = "resnet",
+    estimator: str = "auto",
     coarse: bool = True,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -530,10 +625,19 @@ def align_jitter(
         returned); ``'auto'`` does so when salt-and-pepper noise is detected.
     work_size : int
         Largest side of the working copy in steps A and B.
-    estimator : {'resnet', 'xcorr'}
-        Step C by the network, or by classic phase correlation against the
-        reprojection (the baseline the network is measured against; it needs
-        no weights).
+    estimator : {'auto', 'resnet', 'xcorr'}
+        Step C. ``'auto'``: the network reads columns against the
+        reprojection; rows, read against the held-out reprojection (see
+        :func:`held_out_reprojection`), are read both by phase correlation
+        and by the network, and each pass keeps the more consistent.
+        ``'resnet'``: the network reads both. ``'xcorr'``: classic phase
+        correlation reads both (the baseline the network is measured
+        against; it needs no weights). The network's columns win at low dose
+        (0.32 against 1.14 px at 45 projections and 100 photons); against
+        the held-out reprojections, which it was not trained on, its rows
+        lost to phase correlation's on every realistic case (0.15-0.30
+        against 0.06-0.20 px) but won on a 32-row body under 30%
+        salt-and-pepper (0.30 against 0.64 px).
     coarse : bool
         Start from jitter estimated without a reconstruction (the slice-mass
         profile for rows, the centroid sinusoid for columns), where that makes
@@ -617,7 +721,7 @@ def estimate_jitter(
     refine: bool | str = "auto",
     despeckle: bool | str = "auto",
     work_size: int = 256,
-    estimator: str = "resnet",
+    estimator: str = "auto",
     coarse: bool = True,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -676,14 +780,14 @@ def estimate_jitter(
     as_choice(axes, "axes", _AXES)
     as_choice(refine, "refine", (True, False, "auto"))
     as_choice(despeckle, "despeckle", (True, False, "auto"))
-    as_choice(estimator, "estimator", ("resnet", "xcorr"))
+    as_choice(estimator, "estimator", _ESTIMATORS)
     c = as_center(center, cols)
 
     dev = resolve_device(device)
     if batch_size is None:
         batch_size = 2048 if dev.type == "cuda" else 256
     batch_size = as_positive_int(batch_size, "batch_size")
-    model, meta = load_jitter_model(weights, device=dev) if estimator == "resnet" else (None, {})
+    model, meta = load_jitter_model(weights, device=dev) if estimator != "xcorr" else (None, {})
     keep = torch.tensor([axes in ("both", "row"), axes in ("both", "col")], device=dev, dtype=torch.float32)
 
     t0 = time.perf_counter()
@@ -752,38 +856,68 @@ def estimate_jitter(
         def recentre(s: torch.Tensor) -> torch.Tensor:
             return s if keep_mean else s - s.mean(dim=0, keepdim=True)
 
-        def try_update(cum, cur, rep, d, check: bool, label: str):
-            """``cum + d`` with its A+B, or the old state if that is less consistent."""
-            new = recentre(cum + d)
-            cur_n = move(new)
-            rep_n = reproject(cur_n)
-            region = _inner_region(work.shape, torch.cat([cum, new]) + offset)
-            before, after = _inconsistency(cur, rep, region), _inconsistency(cur_n, rep_n, region)
+        def try_update(cum, cur, rep, ds: list[torch.Tensor], check: bool, label: str):
+            """The most consistent of ``cum + d`` for ``d`` in ``ds``, with its A+B, or the old
+            state if that is less consistent."""
+            region = _inner_region(work.shape, torch.cat([cum] + [recentre(cum + d) for d in ds]) + offset)
+            before, best = _inconsistency(cur, rep, region), None
+            for k, d in enumerate(ds):
+                new = recentre(cum + d)
+                cur_n = move(new)
+                rep_n = reproject(cur_n)
+                # Judged on the full reprojections: judging on the held-out ones (tried) dropped the
+                # pass that took the rod's rows from 1.07 to 0.4 px, and let columns drift to 0.37 px.
+                after = _inconsistency(cur_n, rep_n, region)
+                if best is None or after < best[0]:
+                    best = (after, k, new, cur_n, rep_n, d)
+            after, k, new, cur_n, rep_n, d = best
             kept = not check or bool(after < before)
             logger.info(
-                "align_jitter %s: residual %.4g -> %.4g, %s",
+                "align_jitter %s: residual %.4g -> %.4g (candidate %d of %d), %s",
                 label,
                 float(before),
                 float(after),
+                k + 1,
+                len(ds),
                 "kept" if kept else "dropped",
             )
-            return (new, cur_n, rep_n, True) if kept else (cum, cur, rep, False)
+            return (new, cur_n, rep_n, d, True) if kept else (cum, cur, rep, d, False)
+
+        def estimate(cur: torch.Tensor, rep: torch.Tensor, xcorr: bool = False) -> list[torch.Tensor]:
+            """Step C: columns against the reprojection, rows against the held-out one.
+
+            One displacement per way of reading the rows: with ``'auto'``, by phase correlation
+            and by the network, for :func:`try_update` to choose the more consistent.
+            """
+
+            def network(a, b):
+                return predict_displacements(model, a, b, int(meta["input_size"]), batch_size)
+
+            d = (_xcorr if xcorr or model is None else network)(cur, rep) * keep
+            if not keep[0]:
+                return [d]
+            held = held_out_reprojection(cur, theta, c_start, algorithm, num_iter)
+            # The network was trained against full reprojections. Against the noisier held-out ones
+            # phase correlation read rows better on every realistic case, the network on a small
+            # 32-row body under 30% salt-and-pepper (0.30 against 0.64 px): 'auto' tries both.
+            readers = [_xcorr] if xcorr or model is None else [network] if estimator == "resnet" else [_xcorr, network]
+            out = []
+            for read in readers:
+                out.append(d.clone())
+                out[-1][:, 0] = read(cur, held)[:, 0]
+            return out
 
         for it in trange(iters, desc="align_jitter", disable=not progress, leave=False):
-            if model is not None:
-                d = predict_displacements(model, cur, rep, int(meta["input_size"]), batch_size) * keep
-            else:
-                d = _xcorr(cur, rep) * keep
             # A pass that makes the stack less consistent (on data too noisy
             # for the estimator) is dropped, and so are the passes after it.
-            cum, cur, rep, kept = try_update(cum, cur, rep, d, True, f"pass {it + 1}")
+            cum, cur, rep, d, kept = try_update(cum, cur, rep, estimate(cur, rep), True, f"pass {it + 1}")
             if not kept:
                 break
             conv[it] = float(torch.sqrt(((d * factors) ** 2).sum(dim=1).mean()))
 
         if refine:
-            d = _xcorr(cur, rep) * keep
-            cum, cur, rep, _ = try_update(cum, cur, rep, d, refine == "auto", "refinement")
+            cum, cur, rep, _, _ = try_update(cum, cur, rep, estimate(cur, rep, xcorr=True), refine == "auto",
+                                             "refinement")  # fmt: skip
 
         # No jitter in, no jitter out: shifts that barely beat leaving the
         # stack alone are the rough reconstruction's errors, not jitter.

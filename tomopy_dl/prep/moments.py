@@ -21,6 +21,8 @@ from ..physics.geometry import observable_col_shifts, sinusoid_fit
 
 __all__ = ["profile_row_shifts", "centroid_col_shifts", "centroid_axis"]
 
+_PROFILE_SIGMA = 1.5  # rows: the smoothing of slice-mass profiles before their derivative
+
 
 def _best_lags(g: torch.Tensor, ref: torch.Tensor, max_lag: int) -> torch.Tensor:
     """Sub-pixel lag of each row of ``g`` against ``ref`` by overlap-normalised least squares."""
@@ -55,33 +57,52 @@ def profile_row_shifts(prj: torch.Tensor, passes: int = 4, max_lag: int | None =
     passes : int
         Rounds of registering every profile to the mean of the registered profiles.
     max_lag : int, optional
-        Largest displacement searched, in rows; half the rows by default.
+        Largest displacement searched, in rows. By default a quarter of the
+        rows, and half of them if a displacement found lies at the edge of
+        that search. Matches over a small overlap are noisy, and under heavy
+        noise one of them wins by chance: a rod of uniform slices under 20%
+        salt-and-pepper (90 projections of 128 rows, +-10 px) kept 21.8 px
+        searched over half the rows, 2.8 px over a quarter.
 
     Returns
     -------
     torch.Tensor, shape (nangles,)
         Row displacement in pixels (positive: content moved down), mean zero.
     """
-    n, rows, _ = prj.shape
+    rows = prj.shape[1]
     # Derivatives: the slices' mass changes carry the position, not its level.
     prof = prj.sum(dim=2).double()
-    # A light smoothing (sigma 1 row) keeps noise out of the derivative.
-    kernel = torch.exp(-0.5 * torch.arange(-3, 4, device=prj.device, dtype=prof.dtype) ** 2)
+    # A light smoothing keeps noise out of the derivative. Sigma 1.5 rows, not 1: a median filter's
+    # residue is correlated over a few rows, and on the rod above the error fell from 2.8 to 0.56 px;
+    # sharp-edged bodies lose a few hundredths (the 3D Shepp-Logan head 0.08 -> 0.12 px).
+    kernel = torch.exp(-0.5 * (torch.arange(-5, 6, device=prj.device, dtype=prof.dtype) / _PROFILE_SIGMA) ** 2)
     prof = torch.nn.functional.conv1d(
-        torch.nn.functional.pad(prof[:, None], (3, 3), mode="replicate"), (kernel / kernel.sum())[None, None]
+        torch.nn.functional.pad(prof[:, None], (5, 5), mode="replicate"), (kernel / kernel.sum())[None, None]
     )[:, 0]
     g = torch.diff(prof, dim=1)
     g = g / g.abs().mean().clamp_min(1e-30)
     length = g.shape[1]
-    max_lag = max(1, min(length - 2, rows // 2 if max_lag is None else int(max_lag)))
+    if max_lag is not None:
+        return _consensus_lags(g, max(1, min(length - 2, int(max_lag))), passes)[0].to(prj.dtype)
+    lag = max(1, min(length - 2, rows // 4))
+    d, raw = _consensus_lags(g, lag, passes)
+    # Jitter as large as the search (a short stack): the search widens rather than clip it.
+    if bool((raw.abs() > lag - 0.5).any()) and min(length - 2, rows // 2) > lag:
+        d = _consensus_lags(g, min(length - 2, rows // 2), passes)[0]
+    return d.to(prj.dtype)
+
+
+def _consensus_lags(g: torch.Tensor, max_lag: int, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lags of the profile derivatives ``g`` (nangles, length) against their consensus: (mean zero, as found)."""
+    n, length = g.shape
     centred = g - g.mean(dim=1, keepdim=True)
     score = (centred @ centred.mean(dim=0)) / centred.norm(dim=1).clamp_min(1e-30)
     ref = g[int(score.argmax())]
     pos = torch.arange(length, device=g.device, dtype=g.dtype)
-    d = torch.zeros(n, device=g.device, dtype=g.dtype)
+    d = raw = torch.zeros(n, device=g.device, dtype=g.dtype)
     for _ in range(max(1, passes)):
-        d = _best_lags(g, ref, max_lag)
-        d = d - d.mean()
+        raw = _best_lags(g, ref, max_lag)
+        d = raw - raw.mean()
         # The aligned profiles, linearly interpolated, where they are known.
         src = pos[None, :] + d[:, None]
         i0 = src.floor().long()
@@ -89,7 +110,7 @@ def profile_row_shifts(prj: torch.Tensor, passes: int = 4, max_lag: int | None =
         ok = (i0 >= 0) & (i0 + 1 < length)
         a = g.gather(1, i0.clamp(0, length - 1)) * (1 - w) + g.gather(1, (i0 + 1).clamp(0, length - 1)) * w
         ref = (a * ok).sum(dim=0) / ok.sum(dim=0).clamp_min(1)
-    return d.to(prj.dtype)
+    return d, raw
 
 
 def _centroids(prj: torch.Tensor) -> np.ndarray:
