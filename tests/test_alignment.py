@@ -459,3 +459,14 @@ def test_align_jitter_rows_on_a_rod_under_impulse_noise():
     _, ex, ey, _ = tomopy_dl.align_jitter(prj, theta, estimator="xcorr", progress=False)
     assert jitter_rmse(ex, sx) < 0.75
     assert jitter_rmse(ey, sy, theta) < 0.5
+
+
+@pytest.mark.parametrize("estimator, readings", [("auto", 2), ("resnet", 1), ("xcorr", 1)])
+def test_auto_estimator_weighs_two_row_readings(small_scan, caplog, estimator, readings):
+    # 'auto' reads rows by phase correlation and by the network and keeps the more consistent;
+    # phase correlation alone left 0.64 px where the network left 0.30 (the salt-and-pepper test).
+    jittered, theta, sx, sy = small_scan
+    with caplog.at_level("INFO", logger="tomopy_dl.prep.alignment"):
+        tomopy_dl.align_jitter(jittered, theta, iters=1, refine=False, estimator=estimator, progress=False)
+    passes = [r.getMessage() for r in caplog.records if "align_jitter pass 1" in r.getMessage()]
+    assert len(passes) == 1 and f"of {readings})" in passes[0], passes

@@ -5,8 +5,11 @@ Each pass (the paper's Fig. 1):
 A. a rough reconstruction of the current projections (FBP, then a few SIRT
    or MLEM iterations of :mod:`tomopy_dl.solvers`);
 B. its reprojection at the measured angles;
-C. the network reads each (projection, reprojection) pair and returns the
-   projection's displacement ``(d_row, d_col)``;
+C. each projection's displacement ``(d_row, d_col)`` from its reprojection:
+   the network reads the columns from each (projection, reprojection) pair;
+   the rows are read against a held-out reprojection (one that did not see
+   the projection, :func:`held_out_reprojection`), by phase correlation and
+   by the network, and the more consistent reading is kept (``estimator``);
 D. the projections are moved back by a bicubic sub-pixel shift.
 
 The work runs on a copy shrunk to at most ``work_size`` pixels a side, since
