@@ -12,6 +12,7 @@ from tomopy_dl import solvers
 from tomopy_dl.physics import (
     ParallelBeamProjector,
     detector_width,
+    estimate_matrix_bytes,
     get_projector,
     matrix_free,
     ray_offsets,
@@ -135,6 +136,25 @@ def test_adjoint_identity(geom, method):
     lhs = torch.sum(op(x).double() * y.double())
     rhs = torch.sum(x.double() * op.adjoint(y).double())
     assert abs(float(lhs - rhs)) / abs(float(lhs)) < 1e-6
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_forward_only_projector_projects_alike_in_half_the_memory(method):
+    theta = np.linspace(0, np.pi, 20, endpoint=False)
+    both = ParallelBeamProjector(theta, 24, 16, 16, device="cpu", method=method)
+    fwd = ParallelBeamProjector(theta, 24, 16, 16, device="cpu", method=method, forward_only=True)
+    x = torch.rand(2, 16, 16)
+    assert torch.equal(fwd(x), both(x))
+    with pytest.raises(RuntimeError, match="forward_only"):
+        fwd.adjoint(both(x))
+    assert fwd.matrix_bytes == both.matrix_bytes // 2 and (fwd.matrix_bytes > 0) == (method == "matrix")
+    est = estimate_matrix_bytes(theta, 24, 16, 16)
+    assert estimate_matrix_bytes(theta, 24, 16, 16, forward_only=True) == est // 2
+    if method == "matrix":
+        with pytest.raises(RuntimeError, match="forward_only"):
+            fwd(x.requires_grad_()).sum().backward()
+    # The cache tells them apart.
+    assert get_projector(theta, 24, 16, 16, forward_only=True) is not get_projector(theta, 24, 16, 16)
 
 
 @pytest.mark.parametrize("method", METHODS)

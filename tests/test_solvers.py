@@ -170,22 +170,3 @@ def test_fbp_reconstructs_a_disk_at_the_right_level():
     rec = tomopy_dl.solvers.fbp(op(torch.from_numpy(disk)[None]), op)[0].numpy()
     inside = (yy**2 + xx**2) < 15**2
     assert abs(rec[inside].mean() - 0.5) < 0.02
-
-
-@pytest.mark.parametrize("name", ["sirt", "mlem"])
-def test_angle_mask_reconstructs_as_the_geometry_of_the_kept_angles(name):
-    from tomopy_dl.solvers import mlem, sirt
-
-    solver = {"sirt": sirt, "mlem": mlem}[name]
-    theta = np.linspace(0, np.pi, 24, endpoint=False)
-    keep = np.arange(24) % 3 != 1
-    full, sub = ParallelBeamProjector(theta, 24, 16, 16), ParallelBeamProjector(theta[keep], 24, 16, 16)
-    truth = torch.zeros(2, 16, 16)
-    truth[:, 4:12, 6:10] = 1.0
-    sino = full(truth)
-    sino[:, ~torch.from_numpy(keep)] = 50.0  # left out: must change nothing
-    masked = solver(sino, full, num_iter=10, angle_mask=torch.from_numpy(keep).float())
-    alone = solver(sino[:, torch.from_numpy(keep)], sub, num_iter=10)
-    assert torch.allclose(masked, alone, rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="one per angle"):
-        solver(sino, full, num_iter=1, angle_mask=torch.ones(5))

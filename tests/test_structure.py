@@ -100,9 +100,7 @@ def test_the_table_is_consistent():
                 assert k.default in k.choices, (name, k.name)
         # The solver's keyword parameters are the table's, with the table's defaults.
         sig = inspect.signature(spec.load())
-        # init and angle_mask are inputs of the solver (a start, a subset of the geometry's angles)
-        # for callers inside the package, not recon keywords: recon starts from its own and uses every angle.
-        params = {p.name: p for p in list(sig.parameters.values())[2:] if p.name not in ("init", "angle_mask")}
+        params = {p.name: p for p in list(sig.parameters.values())[2:] if p.name != "init"}
         assert set(params) == {k.name for k in spec.keywords}, name
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values()), name
         for k in spec.keywords:

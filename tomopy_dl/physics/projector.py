@@ -96,12 +96,15 @@ def memory_budget() -> int:
     return _memory_budget(None)
 
 
-def estimate_matrix_bytes(theta, n_det: int, num_gridx: int, num_gridy: int, *, build: bool = False) -> int:
+def estimate_matrix_bytes(
+    theta, n_det: int, num_gridx: int, num_gridy: int, *, build: bool = False, forward_only: bool = False
+) -> int:
     """Size of the CSR matrix pair of this geometry, estimated without building it.
 
     With ``build=True``, the peak memory of building it (about 3.5 times
     the matrix). ``method='auto'`` holds the matrix's own size against the
-    budget.
+    budget. With ``forward_only=True``, the size of the projection's matrix
+    alone, without its transpose (half).
 
     At one angle the rays, one pixel apart, sweep the grid's whole area
     ``nx * ny``, and per unit length a ray crosses ``|cos| + |sin|`` grid
@@ -112,7 +115,7 @@ def estimate_matrix_bytes(theta, n_det: int, num_gridx: int, num_gridy: int, *, 
     c, s = np.abs(np.cos(th)), np.abs(np.sin(th))
     hit = np.minimum(n_det, num_gridx * s + num_gridy * c)
     nnz = float(np.sum(num_gridx * num_gridy * (c + s) + hit))
-    return int(nnz * (_BUILD_BYTES_PER_ENTRY if build else _BYTES_PER_ENTRY))
+    return int(nnz * (_BUILD_BYTES_PER_ENTRY if build else _BYTES_PER_ENTRY) / (2 if forward_only else 1))
 
 
 def _csr_tensor(crow, col, values, shape) -> torch.Tensor:
@@ -170,6 +173,8 @@ class _SparseApply(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.mat_t is None:
+            raise RuntimeError("no gradient through a projector built with forward_only=True")
         return _spmm(ctx.mat_t, grad, ctx.blocked), None, None, None
 
 
@@ -211,6 +216,10 @@ class ParallelBeamProjector(torch.nn.Module):
     memory_budget : int or str, optional
         Bytes (or ``'512MB'``, ``'2GB'``) the matrix may take; default 1 GB,
         or the environment variable ``TOMOPY_DL_PROJECTOR_BUDGET``.
+    forward_only : bool
+        Keep the projection's matrix only, not its transpose: half the
+        memory, for a geometry that is only ever projected onto (``adjoint``
+        then raises).
 
     Notes
     -----
@@ -241,6 +250,7 @@ class ParallelBeamProjector(torch.nn.Module):
         *,
         method: str = "auto",
         memory_budget: int | str | None = None,
+        forward_only: bool = False,
     ):
         super().__init__()
         if method not in METHODS:
@@ -253,15 +263,19 @@ class ParallelBeamProjector(torch.nn.Module):
         self.center = float(default_center(n_det) if center is None else np.float32(center))
         if method == "auto":
             budget = _memory_budget(memory_budget)
-            need = estimate_matrix_bytes(self.theta, self.n_det, self.num_gridx, self.num_gridy)
+            need = estimate_matrix_bytes(
+                self.theta, self.n_det, self.num_gridx, self.num_gridy, forward_only=forward_only
+            )
             method = "matrix" if need <= budget else "matrix_free"
             logger.info(
                 "projector %d angles x %d rays onto %dx%d: %s path (matrix ~%.0f MB, budget %.0f MB)",
                 self.theta.size, self.n_det, self.num_gridx, self.num_gridy, method, need / 2**20, budget / 2**20,
             )  # fmt: skip
         self.method = method
+        self.forward_only = bool(forward_only)
         self.nnz = None
         self._geom = None
+        self._mat_t = None
         if method == "matrix":
             rows, cols, vals = intersection_lengths(
                 self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, device=self.device
@@ -269,14 +283,21 @@ class ParallelBeamProjector(torch.nn.Module):
             m, n = self.theta.size * self.n_det, self.num_gridx * self.num_gridy
             self.nnz = int(vals.numel())
             self._mat = _csr(rows, cols, vals, (m, n), self.device)
-            order = torch.argsort(cols, stable=True)
-            self._mat_t = _csr(cols[order], rows[order], vals[order], (n, m), self.device)
-            del rows, cols, vals, order
+            if not self.forward_only:
+                order = torch.argsort(cols, stable=True)
+                self._mat_t = _csr(cols[order], rows[order], vals[order], (n, m), self.device)
+                del order
+            del rows, cols, vals
         else:
             self._geom = MatrixFreeGeometry(
                 self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, self.device
             )
         self._sums: dict[str, torch.Tensor] = {}
+
+    @property
+    def matrix_bytes(self) -> int:
+        """Bytes its stored matrices take (0 on the matrix-free path)."""
+        return (self.nnz or 0) * _BYTES_PER_ENTRY // (2 if self.forward_only else 1)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -299,6 +320,8 @@ class ParallelBeamProjector(torch.nn.Module):
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Back-project sinograms ``(..., nangles, n_det)`` to images ``(..., num_gridx, num_gridy)``."""
+        if self.forward_only:
+            raise RuntimeError("this projector was built with forward_only=True; build one without it to back-project")
         lead = self._check(y, self.sino_shape, "y")
         if self._geom is not None:
             flat = y.reshape(-1, *self.sino_shape)
@@ -359,13 +382,15 @@ def get_projector(
     *,
     method: str = "auto",
     memory_budget: int | str | None = None,
+    forward_only: bool = False,
 ):
     """A cached :class:`ParallelBeamProjector` for this geometry.
 
     Building the matrix costs far more than applying it, and a volume reuses
     one geometry for every slice, so the last few geometries are kept. The
-    cache is safe to use from several threads at once. ``method`` and
-    ``memory_budget`` are as in :class:`ParallelBeamProjector`.
+    cache is safe to use from several threads at once. ``method``,
+    ``memory_budget`` and ``forward_only`` are as in
+    :class:`ParallelBeamProjector`.
 
     Examples
     --------
@@ -388,6 +413,7 @@ def get_projector(
         str(dev),
         method,
         budget,
+        bool(forward_only),
     )
     with _CACHE_LOCK:
         proj = _CACHE.get(key)
@@ -396,13 +422,14 @@ def get_projector(
             return proj
         logger.debug("building projector %s", key[1:])
         proj = ParallelBeamProjector(
-            theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev, method=method, memory_budget=budget
+            theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev, method=method, memory_budget=budget,
+            forward_only=forward_only,
         )
         _CACHE[key] = proj
         # Matrices are kept while together they fit the budget that admitted
         # them (the newest always stays); matrix-free entries weigh nothing.
-        held = lambda: sum(p.nnz * _BYTES_PER_ENTRY for p in _CACHE.values() if p.nnz)  # noqa: E731
-        limit = max(budget or DEFAULT_MEMORY_BUDGET, proj.nnz * _BYTES_PER_ENTRY if proj.nnz else 0)
+        held = lambda: sum(p.matrix_bytes for p in _CACHE.values())  # noqa: E731
+        limit = max(budget or DEFAULT_MEMORY_BUDGET, proj.matrix_bytes)
         while len(_CACHE) > _CACHE_SIZE or (len(_CACHE) > 1 and held() > limit):
             _CACHE.popitem(last=False)
         return proj

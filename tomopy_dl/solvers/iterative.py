@@ -29,23 +29,12 @@ def _log_residual(name: str, sino: torch.Tensor, op: ParallelBeamProjector, x: t
         logger.debug("%s: %d iterations, relative data residual %.4g", name, num_iter, float(res))
 
 
-def _angle_mask(angle_mask, op: ParallelBeamProjector, device) -> torch.Tensor:
-    """``angle_mask`` as a float32 column ``(nangles, 1)`` on ``device``, checked against ``op``."""
-    mask = torch.as_tensor(angle_mask, dtype=torch.float32, device=device).reshape(-1, 1)
-    if mask.shape[0] != op.sino_shape[0]:
-        raise ValueError(
-            f"angle_mask has {mask.shape[0]} entries; pass one per angle of the geometry ({op.sino_shape[0]})"
-        )
-    return mask
-
-
 def sirt(
     sino: torch.Tensor,
     op: ParallelBeamProjector,
     *,
     init: torch.Tensor | None = None,
     num_iter: int = default("sirt", "num_iter"),
-    angle_mask: torch.Tensor | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
     """Simultaneous iterative reconstruction.
@@ -64,10 +53,6 @@ def sirt(
         Starting image; zeros by default.
     num_iter : int
         Iterations.
-    angle_mask : torch.Tensor, shape (nangles,), optional
-        1 for the angles to reconstruct from, 0 for those to leave out (their
-        rows of ``sino`` are ignored), so that one geometry serves any subset
-        of its angles; all angles by default.
     progress : bool
         Show a tqdm bar over the iterations.
 
@@ -94,11 +79,8 @@ def sirt(
     True
     """
     x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
-    inv_rows, inv_cols = safe_inverse(op.row_sq_sums()), safe_inverse(op.col_sums())
-    if angle_mask is not None:
-        # Each pixel is normalised by its length over the angles kept, as a geometry of only them would.
-        mask = _angle_mask(angle_mask, op, sino.device)
-        inv_rows, inv_cols = inv_rows * mask, safe_inverse(op.adjoint(mask.expand(op.sino_shape).contiguous()))
+    inv_rows = safe_inverse(op.row_sq_sums())
+    inv_cols = safe_inverse(op.col_sums())
     with torch.no_grad():
         for _ in trange(num_iter, desc="sirt", disable=not progress, leave=False):
             x += op.adjoint((sino - op(x)) * inv_rows) * inv_cols
@@ -112,7 +94,6 @@ def mlem(
     *,
     init: torch.Tensor | None = None,
     num_iter: int = default("mlem", "num_iter"),
-    angle_mask: torch.Tensor | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
     """Maximum-likelihood expectation maximisation.
@@ -132,9 +113,6 @@ def mlem(
         (TomoPy's 1e-6 prefill, or ones by default) is the usual start.
     num_iter : int
         Iterations.
-    angle_mask : torch.Tensor, shape (nangles,), optional
-        1 for the angles to reconstruct from, 0 for those to leave out; all
-        angles by default (as in :func:`sirt`).
     progress : bool
         Show a tqdm bar over the iterations.
 
@@ -166,9 +144,6 @@ def mlem(
         x = torch.where(flat[:, None, None], torch.ones_like(x), x)
     y = sino.clamp_min(0.0)
     inv_cols = safe_inverse(op.col_sums())
-    if angle_mask is not None:
-        mask = _angle_mask(angle_mask, op, sino.device)
-        y, inv_cols = y * mask, safe_inverse(op.adjoint(mask.expand(op.sino_shape).contiguous()))
     with torch.no_grad():
         for _ in trange(num_iter, desc="mlem", disable=not progress, leave=False):
             model = op(x)
