@@ -109,6 +109,11 @@ def test_pairs_are_deterministic_and_labels_centred():
     x3, y3, _ = make_jitter_pairs("porous", 3, cfg, device="cpu")
     assert not torch.equal(y3, y1) and not torch.equal(x3, x1)
     assert (y3 - y1).abs().max() <= cfg.extra_shift + 1e-5
+    # Against the held-out reprojection (as align_jitter reads rows): the same projections and labels,
+    # another reference.
+    xh, yh, _ = make_jitter_pairs("porous", 3, JitterTrainingConfig(**dict(TINY, reference="held_out")),
+                                  device="cpu", extra=False)  # fmt: skip
+    assert torch.equal(yh, y1) and torch.equal(xh[:, 0], x1[:, 0]) and not torch.allclose(xh[:, 1], x1[:, 1])
 
 
 def test_training_is_deterministic_and_resume_matches_a_straight_run(tmp_path):
@@ -170,16 +175,20 @@ def test_fine_tuning_on_your_own_volume(tmp_path, capsys):
     np.testing.assert_array_equal(block, make_object(family, 32, 12, seed=1))
     out = tmp_path / "tuned"
     argv = ["train-jitter", "--out", str(out), "--epochs", "1", "--steps", "1", "--batch-size", "2",
-            "--widths", "48", "--families", family, "--init-weights", "shipped", "--no-progress"]
+            "--widths", "48", "--families", family, "--init-weights", "shipped", "--lr", "3e-4",
+            "--reference", "held_out", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     record = json.loads((out / "jitter_resnet.json").read_text())
     assert record["train_families"] == [family] and record["init_weights"] == "shipped"
+    # 'shipped' changes with releases: the record names the weights it started from by hash.
+    assert record["init_sha256"] == sha256_of(JITTER_WEIGHTS)
+    assert record["recipe"]["lr"] == 3e-4 and record["recipe"]["reference"] == "held_out"
     # One step from the shipped weights stays close to them; a fresh start would not.
     shipped = torch.load(JITTER_WEIGHTS, weights_only=True)
     tuned = torch.load(out / "jitter_resnet.pt", weights_only=True)
     assert torch.allclose(shipped["head.weight"], tuned["head.weight"], atol=1e-2)
     with pytest.raises(ValueError, match="volume"):
         make_object("volume:/nowhere.txt", 32, 12, seed=0)
-    assert main([*argv[:2], str(tmp_path / "bad"), *argv[3:-3], "--size", "32", "--init-weights", "shipped"]) == 2
+    assert main([*argv[:2], str(tmp_path / "bad"), *argv[3:-7], "--size", "32", "--init-weights", "shipped"]) == 2
     assert "init weights" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

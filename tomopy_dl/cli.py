@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-weights", default=None, help="fine-tune from these weights ('shipped' for the package's)"
     )
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    train.add_argument(
+        "--reference",
+        default=None,
+        choices=["full", "held_out"],
+        help="what each projection is compared with: the full reprojection (default) or the held-out one "
+        "(align_jitter reads rows against it)",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -238,6 +246,13 @@ def _train_jitter(args) -> int:
             return 2
     if args.families is not None:
         changes["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    if args.lr is not None:
+        if not args.lr > 0:
+            print(f"tomopy-dl train-jitter: --lr must be positive, got {args.lr}", file=sys.stderr)
+            return 2
+        changes["lr"] = args.lr
+    if args.reference is not None:
+        changes["reference"] = args.reference
     cfg = JitterTrainingConfig(**changes) if (changes or not args.resume) else None
     try:
         meta = train_jitter(

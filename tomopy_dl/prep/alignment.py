@@ -3,8 +3,10 @@
 Each pass (the paper's Fig. 1):
 
 A. a rough reconstruction of the current projections (FBP, then a few SIRT
-   or MLEM iterations of :mod:`tomopy_dl.solvers`);
-B. its reprojection at the measured angles;
+   or MLEM iterations of :mod:`tomopy_dl.solvers`), from each of two
+   interleaved halves of the angles;
+B. the reprojection of their mean at the measured angles, and of each half
+   at the other half's angles (the held-out reprojection);
 C. each projection's displacement ``(d_row, d_col)`` from its reprojection:
    the network reads the columns from each (projection, reprojection) pair;
    the rows are read against a held-out reprojection (one that did not see
@@ -646,11 +648,14 @@ def align_jitter(
         ``'resnet'``: the network reads both. ``'xcorr'``: classic phase
         correlation reads both (the baseline the network is measured
         against; it needs no weights). The network's columns win at low dose
-        (0.32 against 1.14 px at 45 projections and 100 photons); against
-        the held-out reprojections, which it was not trained on, its rows
-        lost to phase correlation's on every realistic case (0.15-0.30
-        against 0.06-0.20 px) but won on a 32-row body under 30%
-        salt-and-pepper (0.30 against 0.64 px).
+        (0.32 against 1.13 px at 45 projections and 100 photons); its rows,
+        though fine-tuned against held-out reprojections, are worse than
+        phase correlation's on average (0.22 against 0.17 px on the realistic
+        cases of ``benchmarks/jitter.py``) but not everywhere (0.39 against
+        0.46 px on a porous body at 45 projections and 100 photons). On
+        average ``'auto'`` beat both: 0.233 px against 0.253 (network) and
+        0.243 (phase correlation) on the realistic cases, 0.233 against
+        0.236 and 0.401 at low dose.
     coarse : bool
         Start from jitter estimated without a reconstruction (the slice-mass
         profile for rows, the centroid sinusoid for columns), where that makes
@@ -913,9 +918,8 @@ def estimate_jitter(
             d = (_xcorr if xcorr or model is None else network)(cur, rep) * keep
             if not keep[0]:
                 return [d]
-            # The network was trained against full reprojections. Against the noisier held-out ones
-            # phase correlation read rows better on every realistic case, the network on a small
-            # 32-row body under 30% salt-and-pepper (0.30 against 0.64 px): 'auto' tries both.
+            # Against held-out reprojections phase correlation reads rows better on average, the
+            # network (fine-tuned against them) on some cases: 'auto' tries both (see estimator).
             readers = [_xcorr] if xcorr or model is None else [network] if estimator == "resnet" else [_xcorr, network]
             out = []
             for read in readers:

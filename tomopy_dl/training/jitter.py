@@ -31,14 +31,14 @@ from tqdm.auto import tqdm
 
 from ..networks.jitter import JitterResNet, network_input
 from ..physics.geometry import observable_col_shifts
-from ..prep.alignment import coarse_start, prepare_stack
+from ..prep.alignment import coarse_start, held_out_reprojection, prepare_stack
 from ..prep.shift import displace
 from ..sim.forward import project
 from ..sim.jitter import add_jitter
 from ..sim.noise import add_poisson_noise, add_salt_and_pepper
 from ..sim.objects import HELD_OUT_FAMILIES, TRAIN_FAMILIES, make_object
 from ..util.device import resolve_device
-from ..weights import load_jitter_model, save_weights
+from ..weights import JITTER_WEIGHTS, load_jitter_model, save_weights, sha256_of
 
 __all__ = ["JitterTrainingConfig", "make_jitter_pairs", "train_jitter", "validate_jitter"]
 
@@ -62,6 +62,7 @@ class JitterTrainingConfig:
     salt_pepper_max: float = 0.4
     algorithm: str = "sirt"
     num_iter: int = 5
+    reference: str = "full"  # what a projection is compared with: the 'full' or the 'held_out' reprojection
     work_size: int = 256
     epochs: int = 16
     steps_per_epoch: int = 250
@@ -130,6 +131,8 @@ def make_jitter_pairs(
         work, (fr, fc), _ = prepare_stack(torch.from_numpy(prj).to(dev), cfg.work_size, "auto")
         keep = torch.ones(2, device=dev)  # inference's default, axes='both', whatever the true jitter
         start, cur, rep, _ = coarse_start(work, theta, (n / 2) / fc, cfg.algorithm, cfg.num_iter, keep)
+        if cfg.reference == "held_out":
+            rep = held_out_reprojection(cur, theta, (n / 2) / fc, cfg.algorithm, cfg.num_iter)
         # After the coarse start most residuals are below a pixel: too faint a
         # signal to learn from alone. Moving each projection by a further known
         # amount, after its reprojection is made, teaches the network the
@@ -370,6 +373,10 @@ def train_jitter(
         "recipe": cfg.to_json(),
         "train_families": list(cfg.families),
         "init_weights": str(init_weights) if init_weights else None,
+        # 'shipped' names whatever the package ships at the time: the hash says which weights they were.
+        "init_sha256": sha256_of(JITTER_WEIGHTS if str(init_weights) == "shipped" else init_weights)
+        if init_weights
+        else None,
         "validation_families": list(HELD_OUT_FAMILIES),
         "data_seed": cfg.seed,
         "validation_rmse_network_px": history[-1]["val_rmse_px"] if history else None,
