@@ -150,6 +150,8 @@ def test_forward_only_projector_projects_alike_in_half_the_memory(method):
     assert fwd.matrix_bytes == both.matrix_bytes // 2 and (fwd.matrix_bytes > 0) == (method == "matrix")
     est = estimate_matrix_bytes(theta, 24, 16, 16)
     assert estimate_matrix_bytes(theta, 24, 16, 16, forward_only=True) == est // 2
+    build = estimate_matrix_bytes(theta, 24, 16, 16, build=True)
+    assert estimate_matrix_bytes(theta, 24, 16, 16, build=True, forward_only=True) == build  # an upper bound
     if method == "matrix":
         with pytest.raises(RuntimeError, match="forward_only"):
             fwd(x.requires_grad_()).sum().backward()

@@ -104,7 +104,8 @@ def estimate_matrix_bytes(
     With ``build=True``, the peak memory of building it (about 3.5 times
     the matrix). ``method='auto'`` holds the matrix's own size against the
     budget. With ``forward_only=True``, the size of the projection's matrix
-    alone, without its transpose (half).
+    alone, without its transpose (half); the build's peak is counted as a
+    pair's (the triplets dominate it), an upper bound.
 
     At one angle the rays, one pixel apart, sweep the grid's whole area
     ``nx * ny``, and per unit length a ray crosses ``|cos| + |sin|`` grid
@@ -115,7 +116,9 @@ def estimate_matrix_bytes(
     c, s = np.abs(np.cos(th)), np.abs(np.sin(th))
     hit = np.minimum(n_det, num_gridx * s + num_gridy * c)
     nnz = float(np.sum(num_gridx * num_gridy * (c + s) + hit))
-    return int(nnz * (_BUILD_BYTES_PER_ENTRY if build else _BYTES_PER_ENTRY) / (2 if forward_only else 1))
+    if build:
+        return int(nnz * _BUILD_BYTES_PER_ENTRY)
+    return int(nnz * _BYTES_PER_ENTRY / (2 if forward_only else 1))
 
 
 def _csr_tensor(crow, col, values, shape) -> torch.Tensor:
