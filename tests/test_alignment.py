@@ -509,7 +509,8 @@ def test_align_jitter_rows_on_a_rod_under_impulse_noise():
 @pytest.mark.parametrize("estimator, readings", [("auto", 2), ("resnet", 1), ("xcorr", 1)])
 def test_auto_estimator_weighs_two_row_readings(small_scan, caplog, estimator, readings):
     # 'auto' reads rows by phase correlation and by the network and keeps the more consistent;
-    # phase correlation alone left 0.64 px where the network left 0.30 (the salt-and-pepper test).
+    # phase correlation alone leaves 0.60 px where 'auto' and the network leave 0.41 (the
+    # salt-and-pepper test's 32-row body).
     jittered, theta, sx, sy = small_scan
     with caplog.at_level("INFO", logger="tomopy_dl.prep.alignment"):
         tomopy_dl.align_jitter(jittered, theta, iters=1, refine=False, estimator=estimator, progress=False)
