@@ -26,10 +26,10 @@ of a column jitter that equals a translation of the object and that no method
 can observe (with 181 random shifts of +-10 px it is about 0.6 px RMS by
 itself). "RMSE" is the worse of row and col*.
 
-Methods: align_jitter with iters=1 and 2 (the default estimator 'auto': the
-network reads columns; rows, against held-out reprojections, are read by
-phase correlation and by the network and the more consistent is kept);
-"coarse+resnet(2)", the network alone reading both; "xcorr(2) plain", our plain
+Methods: align_jitter with iters=1 and 2 (the default estimator 'resnet': the
+network reads columns, and rows against held-out reprojections);
+"coarse+auto(2)", estimator='auto' (rows read by phase correlation and by the
+network, the more consistent kept); "xcorr(2) plain", our plain
 baseline (the same reconstruct-reproject loop with scikit-image phase
 correlation, two passes, no coarse start, no filtering, no refinement);
 "coarse+xcorr(2)", align_jitter's whole pipeline with phase correlation in
@@ -143,8 +143,8 @@ def methods(has_tomopy: bool):
     out = {
         "align_jitter(1)": lambda p, t, c, ax: tomopy_dl.align_jitter(p, t, iters=1, center=c, axes=ax, progress=False),
         "align_jitter(2)": lambda p, t, c, ax: tomopy_dl.align_jitter(p, t, iters=2, center=c, axes=ax, progress=False),
-        "coarse+resnet(2)": lambda p, t, c, ax: tomopy_dl.align_jitter(
-            p, t, iters=2, center=c, axes=ax, estimator="resnet", progress=False
+        "coarse+auto(2)": lambda p, t, c, ax: tomopy_dl.align_jitter(
+            p, t, iters=2, center=c, axes=ax, estimator="auto", progress=False
         ),
         "xcorr(2) plain": lambda p, t, c, ax: tomopy_dl.align_jitter(
             p,
@@ -233,7 +233,7 @@ def tilt_series(args, has_tomopy: bool) -> None:
         # The floor: the known jitter undone, then the known axis (the noise and the missing wedge remain).
         "truth (known shifts, axis)": lambda: (rotate_projections(tomopy_dl.shift_images(prj, sx, sy), -phi_true),
                                                phi_true),
-        "align_jitter auto": lambda: (tomopy_dl.align_jitter(prj, theta, progress=False)[0], None),
+        "align_jitter auto": lambda: (tomopy_dl.align_jitter(prj, theta, estimator="auto", progress=False)[0], None),
         "align_jitter resnet": lambda: (tomopy_dl.align_jitter(prj, theta, estimator="resnet", progress=False)[0],
                                         None),
         "align_jitter xcorr": lambda: (tomopy_dl.align_jitter(prj, theta, estimator="xcorr", progress=False)[0], None),
