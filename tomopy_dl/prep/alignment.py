@@ -44,6 +44,7 @@ from ..weights import load_jitter_model
 from .center import find_center_pair
 from .filters import impulse_count, median3x3, median_filter
 from .moments import centroid_axis, centroid_col_shifts, profile_row_shifts
+from .normalize import background_levels
 from .registration import phase_correlation_shifts
 from .shift import displace, shift_images
 
@@ -582,6 +583,7 @@ def align_jitter(
     work_size: int = 256,
     estimator: str = "resnet",
     coarse: bool = True,
+    background: str | None = "auto",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Correct projection jitter with a trained residual network.
@@ -661,6 +663,14 @@ def align_jitter(
         Start from jitter estimated without a reconstruction (the slice-mass
         profile for rows, the centroid sinusoid for columns), where that makes
         the stack more consistent; see :func:`coarse_start`.
+    background : 'auto', 'edges' or None
+        Subtract each projection's background level (the median of its outer
+        columns) before estimating: a level that changes with the angle, such
+        as an electron-tomography support film seen through ``1 / cos(tilt)``
+        of itself, is nothing a reconstruction can explain. ``'auto'``
+        subtracts when the projections' totals agree better without it
+        (:func:`~.normalize.background_levels`); the projections returned
+        keep the caller's values either way.
     progress : bool
         Show a tqdm bar over the passes.
 
@@ -713,6 +723,7 @@ def align_jitter(
         work_size=work_size,
         estimator=estimator,
         coarse=coarse,
+        background=background,
         progress=progress,
     )
     # The move, a few projections at a time into the one full-size array returned.
@@ -742,6 +753,7 @@ def estimate_jitter(
     work_size: int = 256,
     estimator: str = "resnet",
     coarse: bool = True,
+    background: str | None = "auto",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The jitter of a projection stack that need not fit in memory: :func:`align_jitter`'s shifts.
@@ -798,6 +810,7 @@ def estimate_jitter(
     as_choice(algorithm, "algorithm", _ALGORITHMS)
     as_choice(axes, "axes", _AXES)
     as_choice(refine, "refine", (True, False, "auto"))
+    as_choice(background, "background", ("auto", "edges", None))
     as_choice(despeckle, "despeckle", (True, False, "auto"))
     as_choice(estimator, "estimator", _ESTIMATORS)
     c = as_center(center, cols)
@@ -812,6 +825,12 @@ def estimate_jitter(
     t0 = time.perf_counter()
     with device_lock(dev), torch.no_grad():
         work, (fr, fc), filtered = prepare_stack(prj, work_size, despeckle, device=dev, progress=progress)
+        # On the working copy, which the shrink and the median filter leave a constant in: the same
+        # levels as the caller's projections, without a second reading.
+        levels = background_levels(work, background)
+        if levels is not None:
+            work -= levels[:, None, None]
+            logger.info("align_jitter: background levels %.3g to %.3g subtracted", levels.min(), levels.max())
         axes_sizes = (("row", work.shape[1], _MIN_ROWS), ("column", work.shape[2], _MIN_COLS))
         for i, (name, size, least) in enumerate(axes_sizes):
             if keep[i] and size < least:

@@ -1,12 +1,14 @@
-"""Flat/dark normalisation and the negative logarithm, as ``tomopy.normalize`` and ``tomopy.minus_log``."""
+"""Flat/dark normalisation, the negative logarithm (as ``tomopy.normalize`` and ``tomopy.minus_log``),
+and the background level of each projection."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..util.validation import as_float32_array
 
-__all__ = ["normalize", "minus_log", "average_fields"]
+__all__ = ["normalize", "minus_log", "average_fields", "edge_background", "background_levels"]
 
 # Dead or hot detector pixels can have flat <= dark; most of the detector cannot.
 _MAX_DEAD_FRACTION = 0.5
@@ -85,3 +87,107 @@ def minus_log(transmission, floor: float = 1e-6) -> np.ndarray:
     """Line integrals ``-log(max(transmission, floor))``."""
     t = as_float32_array(transmission, "transmission", (2, 3))
     return (-np.log(np.maximum(t, floor))).astype(np.float32)
+
+
+def edge_background(prj, *, width: float = 0.05) -> np.ndarray:
+    """The background level of each projection: the median of its leftmost and rightmost columns.
+
+    Electron-tomography tilt series carry a level that no reconstruction of
+    the object explains: the support film, whose path grows as
+    ``1 / cos(tilt)``, and the detector's offset. It breaks the invariants
+    that alignment relies on (the row profiles of
+    :func:`~tomopy_dl.prep.tilt_axis.estimate_tilt_axis`, the
+    reprojections of :func:`~tomopy_dl.prep.alignment.align_jitter`);
+    subtracted, those hold again. The outer columns are used because the
+    object has to stay in view across the tilt axis anyway; the median
+    ignores a particle that strays into them.
+
+    Parameters
+    ----------
+    prj : ndarray or torch.Tensor, shape (nangles, rows, cols)
+        Projections: counts (HAADF) or line integrals.
+    width : float
+        Fraction of the columns read on each side, in ``(0, 0.5]``; at least
+        one column.
+
+    Returns
+    -------
+    ndarray of float32, shape (nangles,)
+        One level per projection, in the units of ``prj`` (a tensor on
+        ``prj``'s device for a tensor).
+
+    Raises
+    ------
+    ValueError
+        For ``width`` outside ``(0, 0.5]``.
+
+    Examples
+    --------
+    >>> prj = np.zeros((2, 4, 40), np.float32)
+    >>> prj[:, :, 15:25] = 9.0  # the object, in the middle
+    >>> prj += np.array([1.0, 2.0], np.float32)[:, None, None]  # a film, thicker at the second tilt
+    >>> edge_background(prj).tolist()
+    [1.0, 2.0]
+    """
+    if not 0 < width <= 0.5:
+        raise ValueError(f"width must be a fraction of the columns in (0, 0.5], got {width!r}")
+    tensor = isinstance(prj, torch.Tensor)
+    arr = prj if tensor else torch.from_numpy(as_float32_array(prj, "prj", 3, copy=False))
+    if arr.ndim != 3:
+        raise ValueError(f"prj must be 3D (nangles, rows, cols), got shape {tuple(arr.shape)}")
+    w = max(1, int(round(arr.shape[2] * width)))
+    sides = torch.cat([arr[:, :, :w], arr[:, :, -w:]], dim=2).reshape(arr.shape[0], -1)
+    levels = sides.float().median(dim=1).values  # of an even count, the lower middle value
+    return levels if tensor else levels.numpy()
+
+
+def background_levels(prj, background: str | None = "auto"):
+    """Each projection's background level to subtract before alignment, or None to subtract nothing.
+
+    The choice for ``'auto'`` rests on an invariant of parallel-beam data: the
+    total of a projection (the mass of the object in view) is the same at
+    every angle. A background that changes with the angle (a support film,
+    a drifting flat field) makes the totals vary; the levels
+    (:func:`edge_background`) are subtracted when the totals agree better
+    without them.
+
+    Parameters
+    ----------
+    prj : ndarray or torch.Tensor, shape (nangles, rows, cols)
+    background : 'auto', 'edges' or None
+        ``'edges'`` always subtracts, ``None`` never.
+
+    Returns
+    -------
+    ndarray or torch.Tensor of float32, shape (nangles,), or None
+
+    Examples
+    --------
+    >>> prj = np.zeros((3, 4, 40), np.float32)
+    >>> prj[:, :, 15:25] = 9.0
+    >>> background_levels(prj) is None  # nothing changes with the angle: nothing to subtract
+    True
+    >>> film = prj + np.array([1.0, 2.0, 4.0], np.float32)[:, None, None]
+    >>> background_levels(film).tolist()
+    [1.0, 2.0, 4.0]
+    """
+    if background not in ("auto", "edges", None):
+        raise ValueError(
+            f"background must be 'auto', 'edges' (subtract each projection's edge level) or None, got {background!r}"
+        )
+    if background is None:
+        return None
+    levels = edge_background(prj)
+    if background == "edges":
+        return levels
+    tensor = isinstance(prj, torch.Tensor)
+    arr = prj if tensor else torch.from_numpy(as_float32_array(prj, "prj", 3, copy=False))
+    lv = levels if tensor else torch.from_numpy(levels)
+    totals = arr.double().sum(dim=(1, 2))
+    less = totals - lv.double() * (arr.shape[1] * arr.shape[2])
+
+    def spread(t: torch.Tensor) -> float:
+        return float(t.std() / t.mean().abs().clamp_min(1e-30)) if t.numel() > 1 else 0.0
+
+    # A level of 0 everywhere changes nothing; a strict improvement is asked, so ties leave the data alone.
+    return levels if spread(less) < spread(totals) else None
