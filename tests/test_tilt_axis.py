@@ -50,7 +50,7 @@ def test_align_tilt_series_uses_the_axis_and_aligns(series):
     # A given angle is used as it is; the aligned stack equals align_jitter on the rotated series.
     out2, *_, used = align_tilt_series(jittered, theta, tilt_axis=1.5, iters=1, progress=False)
     assert used == 1.5
-    ref = tomopy_dl.align_jitter(rotate_projections(jittered, -1.5), theta, iters=1, progress=False)[0]
+    ref = tomopy_dl.align_jitter(rotate_projections(jittered, -1.5), theta, iters=1, work_size=128, progress=False)[0]
     np.testing.assert_array_equal(out2, ref)
 
 
@@ -73,6 +73,22 @@ def test_a_support_film_is_taken_off_before_the_estimate(series):
     # The level is added back: the caller's values, film included, come out.
     level = film * 300 / jittered.max()
     np.testing.assert_allclose(np.median(out[:, :, :3], axis=(1, 2)), level, rtol=0.1)
+
+
+def test_tilt_series_work_on_a_coarser_copy_unless_told(series, monkeypatch):
+    import tomopy_dl.prep.tilt_axis as tilt
+
+    seen = []
+
+    def spy(prj, theta, **kwargs):
+        seen.append(kwargs)
+        return prj, np.zeros(len(theta)), np.zeros(len(theta)), np.zeros(1)
+
+    monkeypatch.setattr(tilt, "align_jitter", spy)
+    clean, theta = series
+    align_tilt_series(clean, theta, tilt_axis=0.0)
+    align_tilt_series(clean, theta, tilt_axis=0.0, work_size=256)
+    assert [k["work_size"] for k in seen] == [128, 256]
 
 
 def test_bad_input(series):
