@@ -235,6 +235,48 @@ def test_coarse_start_is_kept_only_when_it_helps(monkeypatch):
     assert float(cum[:, 1].abs().max()) < 1.0  # and nothing invented on a jitter-free scan
 
 
+def test_each_row_is_reconstructed_on_its_own_so_a_few_rows_judge_as_all_would():
+    import tomopy_dl.prep.alignment as alignment
+
+    theta = np.linspace(0, np.pi, 61, dtype=np.float32)
+    clean = project(make_object("porous", 48, 64, seed=3), theta, pad=False, device="cpu")
+    jittered = torch.from_numpy(add_jitter(clean, amplitude=6.0, seed=4)[0])
+    pick = torch.tensor([1, 7, 20, 33, 60])
+    whole = alignment.rough_reprojection(jittered, theta, 24.0)
+    few = alignment.rough_reprojection(jittered[:, pick].contiguous(), theta, 24.0)
+    torch.testing.assert_close(few, whole[:, pick], rtol=1e-4, atol=1e-4 * float(whole.abs().max()))
+    # The coarse start judged on 32 of the about 48 rows none of the starts moves out of view takes
+    # the start it takes judged on all of them.
+    keep = torch.ones(2)
+    cum_all, _, rep, _ = alignment.coarse_start(jittered, theta, 24.0, "sirt", 5, keep)
+    cum_few, _, none, _ = alignment.coarse_start(jittered, theta, 24.0, "sirt", 5, keep, judge_rows=True)
+    assert torch.equal(cum_all, cum_few) and rep is not None and none is None
+
+
+def test_candidates_are_judged_on_a_few_rows_and_only_the_kept_one_is_reconstructed_whole(caplog, monkeypatch):
+    import tomopy_dl.prep.alignment as alignment
+
+    theta = np.linspace(0, np.pi, 61, dtype=np.float32)
+    clean = project(make_object("porous", 48, 80 + 2 * 8, seed=5), theta, pad=False, device="cpu")
+    jittered = add_jitter(clean, amplitude=6.0, seed=6, margin_rows=8)[0]
+    rows_seen = []
+    real = alignment._reprojection
+
+    def spy(prj, *args, **kwargs):
+        rows_seen.append(prj.shape[1])
+        return real(prj, *args, **kwargs)
+
+    monkeypatch.setattr(alignment, "_reprojection", spy)
+    with caplog.at_level("INFO", logger="tomopy_dl.prep.alignment"):
+        alignment.estimate_jitter(jittered, theta, center=24.0, progress=False)
+    kept = sum(r.getMessage().endswith("kept") for r in caplog.records)
+    assert set(rows_seen) == {32, 80}
+    # One whole reconstruction to start from, then one per update kept; every judging on 32 rows
+    # (3 coarse starts, the axis, 2 candidates a pass and the refinement's, the final gate).
+    assert rows_seen.count(80) == 1 + kept
+    assert rows_seen.count(32) >= 3 + 2 * 2 + 1
+
+
 def test_find_center_pair_recovers_off_centre_axes():
     # Angles off the pixel axes: at 0 and 180 degrees a pixelated phantom's
     # projections are column sums, blind to sub-pixel axis positions.
