@@ -46,7 +46,8 @@ __getattr__, __dir__, __all__ = attach(
         "estimate_tilt_axis": ".prep.tilt_axis",
         "shift_images": ".prep.shift",
         "ParallelBeamProjector": ".physics.projector",
-        "get_projector": ".physics.projector",
+        "FourierProjector": ".physics.fourier",
+        "get_projector": ".physics.registry",
     },
 )
 __all__ += ["register", "__version__"]

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from . import __version__
-from .solvers.table import ALGORITHMS, default_iterations
+from .solvers.table import ALGORITHMS, PROJECTOR, default_iterations
 
 __all__ = ["main"]
 
@@ -108,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         help="; ".join(f"{name}: {spec.summary}" for name, spec in ALGORITHMS.items()) + " (default sirt)",
     )
     rec.add_argument("--num-iter", type=int, default=None, help=_iterations_help())
+    rec.add_argument(
+        "--projector",
+        default=PROJECTOR.default,
+        choices=PROJECTOR.choices,
+        help="projector backend: 'fourier' (NUFFT, fast at beamline sizes), 'siddon' (TomoPy's exact rays), "
+        "'auto' (default: fourier on the CPU from 256^2 pixels x 256 angles)",
+    )
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
     rec.add_argument(
         "--theta-range",
@@ -179,6 +186,7 @@ def _file_job(args) -> int:
             job = dict(
                 algorithm=args.algorithm,
                 num_iter=args.num_iter,
+                projector=args.projector,
                 angles=_range(args.angles, "angles"),
                 seed=args.seed,
                 slab=args.slab,

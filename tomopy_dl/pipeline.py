@@ -32,7 +32,7 @@ from .io.output import OutputDir, StackWriter, write_params
 from .prep.alignment import estimate_jitter
 from .prep.normalize import average_fields, minus_log, normalize
 from .prep.shift import shift_images
-from .solvers.table import ALGORITHMS
+from .solvers.table import ALGORITHMS, PROJECTOR
 from .util.chunks import images_per_chunk
 from .util.validation import as_center, as_choice
 
@@ -183,7 +183,8 @@ def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, 
 
     prj, theta = read_projections(path, slices=(row, row + 1), angles=angles, theta_range=theta_range)
     sino = torch.from_numpy(np.ascontiguousarray(np.swapaxes(prj, 0, 1), dtype=np.float32))
-    op = get_projector(theta, n_cols, n_cols, n_cols, center=center, device=options.get("device"))
+    op = get_projector(theta, n_cols, n_cols, n_cols, center=center, device=options.get("device"),
+                       projector=options.get("projector", "auto"))  # fmt: skip
     t0 = time.perf_counter()
     chosen = choose_settings(sino.to(op.device), op, num_iter=options.get("num_iter"), seed=options.get("seed", 0))
     logger.info("recon %s: ganrec settings chosen on row %d for every slab (%.1f s): %s", path, row,
@@ -219,6 +220,7 @@ def recon_file(
     slab: int | None = None,
     theta_range: tuple[float, float] | None = None,
     client=None,
+    projector: str = PROJECTOR.default,
 ) -> dict:
     """Reconstruct a Data Exchange file into a folder, slab by slab, here or on a Dask cluster.
 
@@ -260,6 +262,9 @@ def recon_file(
         Run the slabs on this Dask cluster (see :mod:`tomopy_dl.distributed`);
         in this process, one after the other, by default. The results are
         the same either way: every slab goes through :func:`recon_slab`.
+    projector : {'auto', 'siddon', 'fourier'}
+        The projector backend (:data:`tomopy_dl.physics.PROJECTORS`); ``'auto'``
+        takes the Fourier one at beamline sizes on the CPU.
 
     Returns
     -------
@@ -304,6 +309,7 @@ def recon_file(
     )
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
     options: dict = {"progress": bool(progress and client is None)}
+    options["projector"] = as_choice(str(projector).lower(), "projector", PROJECTOR.choices)
     if device is not None:
         options["device"] = device
     if num_iter is not None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..physics import get_projector, slices_by_center, slices_per_batch
-from ..solvers.table import ALGORITHMS, Algorithm, Keyword
+from ..solvers.table import ALGORITHMS, COMMON, Algorithm, Keyword
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_choice, as_float32_array, as_positive_int
 
@@ -33,8 +33,10 @@ __all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "tv", "ganrec", "CALLABLES
 
 logger = logging.getLogger(__name__)
 
-# Keywords every algorithm understands, beyond its table entry's own.
+# Keywords every algorithm understands, beyond its table entry's own: TomoPy's, and the
+# table's COMMON ones (coerced by the table like the algorithm's own).
 _COMMON = ("num_gridx", "num_gridy", "options", "device", "progress")
+_RUN = {k.name: k for k in COMMON}
 
 
 def _plain(value):
@@ -110,10 +112,14 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
                 raise ValueError(f"{key}={_plain(kwargs[key])} does not match recon's shape {recon.shape}")
 
         params = {}
+        run = {k.name: k.default for k in COMMON}
         unknown = []
         for key, value in kwargs.items():
             value = _plain(value)
-            if key in keywords:
+            if key in _RUN:
+                if value is not None:
+                    run[key] = _coerce(_RUN[key], value)
+            elif key in keywords:
                 if value is not None:  # None means the table's default
                     params[key] = _coerce(keywords[key], value)
             elif key == "options":
@@ -123,7 +129,7 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
                 unknown.append(key)
         if unknown:
             warnings.warn(
-                f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted(keywords)}",
+                f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted([*keywords, *_RUN])}",
                 stacklevel=2,
             )
         if "progress" in keywords:
@@ -135,7 +141,7 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
         with device_lock(dev), torch.no_grad():
             batch = slices_per_batch((ngx, ngy), (n_ang, n_det))
             for c, part in slices_by_center(centers, batch):
-                op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev)
+                op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev, projector=run["projector"])
                 y = torch.from_numpy(sino[part]).to(dev)
                 if spec.takes_init:
                     init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
@@ -149,8 +155,10 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
     algorithm.__module__ = "tomopy_dl"
     # The callable shows a bar unless asked otherwise (see above), unlike the bare solver.
     shown = {k.name: (True if k.name == "progress" else k.default) for k in spec.keywords}
+    shown.update({k.name: k.default for k in COMMON})
     listed = "\n".join(
-        f"    {k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n        {k.help}" for k in spec.keywords
+        f"    {k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n        {k.help}"
+        for k in (*spec.keywords, *COMMON)
     )
     algorithm.__doc__ = (
         f"TomoPy algorithm: {spec.summary} (:func:`{spec.solver.replace(':', '.')}`).\n\n"

@@ -1,39 +1,39 @@
-"""Physics operators: the parallel-beam projector and its exact adjoint."""
+"""Physics operators: parallel-beam projectors behind one interface, and TomoPy's geometry.
 
-from .geometry import (
-    default_center,
-    detector_width,
-    observable_col_shifts,
-    ray_offsets,
-    sinusoid_fit,
-    unmeasured_angles,
-)
-from .projector import (
-    DEFAULT_MEMORY_BUDGET,
-    ParallelBeamProjector,
-    clear_projector_cache,
-    estimate_matrix_bytes,
-    get_projector,
-    memory_budget,
-    projection_error,
-    slices_by_center,
-    slices_per_batch,
-)
+* :mod:`.operator`: what a projector is (:class:`Projector`, :class:`ProjectorBase`).
+* :mod:`.registry`: the backends in one table (:data:`PROJECTORS`) and :func:`get_projector`.
+* Backends: :mod:`.projector` (``'siddon'``, TomoPy-exact) and :mod:`.fourier` (``'fourier'``, NUFFT).
+* :mod:`.geometry`: TomoPy's conventions, to the pixel.
 
-__all__ = [
-    "ParallelBeamProjector",
-    "get_projector",
-    "projection_error",
-    "clear_projector_cache",
-    "slices_by_center",
-    "slices_per_batch",
-    "estimate_matrix_bytes",
-    "memory_budget",
-    "DEFAULT_MEMORY_BUDGET",
-    "detector_width",
-    "default_center",
-    "ray_offsets",
-    "unmeasured_angles",
-    "observable_col_shifts",
-    "sinusoid_fit",
-]
+Names load on first use, so that the algorithm table can read the backends'
+names without loading torch.
+"""
+
+from ..util.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "Projector": ".operator",
+        "ProjectorBase": ".operator",
+        "ParallelBeamProjector": ".projector",
+        "FourierProjector": ".fourier",
+        "PROJECTORS": ".registry",
+        "PROJECTOR_CHOICES": ".registry",
+        "choose_projector": ".registry",
+        "get_projector": ".registry",
+        "clear_projector_cache": ".registry",
+        "projection_error": ".projector",
+        "slices_by_center": ".projector",
+        "slices_per_batch": ".projector",
+        "estimate_matrix_bytes": ".projector",
+        "memory_budget": ".projector",
+        "DEFAULT_MEMORY_BUDGET": ".projector",
+        "detector_width": ".geometry",
+        "default_center": ".geometry",
+        "ray_offsets": ".geometry",
+        "unmeasured_angles": ".geometry",
+        "observable_col_shifts": ".geometry",
+        "sinusoid_fit": ".geometry",
+    },
+)

@@ -17,27 +17,22 @@ projector.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import threading
 import warnings
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from ..util.device import resolve_device
-from .geometry import default_center
 from .matrix_free import MatrixFreeGeometry, back_project, forward_project
+from .operator import Projector, ProjectorBase
 from .siddon import intersection_lengths
 
 __all__ = [
     "projection_error",
     "ParallelBeamProjector",
-    "get_projector",
-    "clear_projector_cache",
     "slices_by_center",
     "estimate_matrix_bytes",
     "memory_budget",
@@ -195,8 +190,8 @@ class _MatrixFreeApply(torch.autograd.Function):
         return (forward_project(ctx.geom, grad) if ctx.transpose else back_project(ctx.geom, grad)), None, None
 
 
-class ParallelBeamProjector(torch.nn.Module):
-    """TomoPy-exact parallel-beam projector with its adjoint.
+class ParallelBeamProjector(ProjectorBase):
+    """TomoPy-exact parallel-beam projector with its adjoint: the ``'siddon'`` backend.
 
     Parameters
     ----------
@@ -242,6 +237,8 @@ class ParallelBeamProjector(torch.nn.Module):
     (torch.Size([1, 8, 12]), torch.Size([1, 8, 8]))
     """
 
+    name = "siddon"
+
     def __init__(
         self,
         theta,
@@ -255,15 +252,10 @@ class ParallelBeamProjector(torch.nn.Module):
         memory_budget: int | str | None = None,
         forward_only: bool = False,
     ):
-        super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
-        self.device = resolve_device(device)
-        self.theta = np.asarray(theta, dtype=np.float32).copy()
-        self.n_det = int(n_det)
-        self.num_gridx = int(num_gridx)
-        self.num_gridy = int(num_gridy)
-        self.center = float(default_center(n_det) if center is None else np.float32(center))
+        options = dict(method=method, memory_budget=memory_budget, forward_only=bool(forward_only))
+        super().__init__(theta, n_det, num_gridx, num_gridy, center, resolve_device(device), options)
         if method == "auto":
             budget = _memory_budget(memory_budget)
             need = estimate_matrix_bytes(
@@ -295,22 +287,11 @@ class ParallelBeamProjector(torch.nn.Module):
             self._geom = MatrixFreeGeometry(
                 self.theta, self.n_det, self.num_gridx, self.num_gridy, self.center, self.device
             )
-        self._sums: dict[str, torch.Tensor] = {}
 
     @property
     def matrix_bytes(self) -> int:
         """Bytes its stored matrices take (0 on the matrix-free path)."""
         return (self.nnz or 0) * _BYTES_PER_ENTRY // (2 if self.forward_only else 1)
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        """``(num_gridx, num_gridy)``."""
-        return (self.num_gridx, self.num_gridy)
-
-    @property
-    def sino_shape(self) -> tuple[int, int]:
-        """``(nangles, n_det)``."""
-        return (self.theta.size, self.n_det)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Project images ``(..., num_gridx, num_gridy)`` to sinograms ``(..., nangles, n_det)``."""
@@ -332,29 +313,6 @@ class ParallelBeamProjector(torch.nn.Module):
         flat = y.reshape(-1, self.theta.size * self.n_det)
         return _SparseApply.apply(flat, self._mat_t, self._mat, False).reshape(*lead, *self.image_shape)
 
-    def _check(self, t: torch.Tensor, shape: tuple[int, int], name: str) -> tuple[int, ...]:
-        if tuple(t.shape[-2:]) != shape:
-            raise ValueError(f"{name} must end with shape {shape}, got {tuple(t.shape)}")
-        if t.device.type != self.device.type:
-            raise ValueError(f"{name} is on {t.device} but the projector is on {self.device}")
-        if t.dtype != torch.float32:
-            raise TypeError(f"{name} must be float32, got {t.dtype}")
-        return tuple(t.shape[:-2])
-
-    def _cached_sum(self, key: str, fn) -> torch.Tensor:
-        if key not in self._sums:
-            with torch.no_grad():
-                self._sums[key] = fn()
-        return self._sums[key]
-
-    def row_sums(self) -> torch.Tensor:
-        """Total length of each ray inside the grid, shape ``(nangles, n_det)``."""
-        return self._cached_sum("row", lambda: self.forward(torch.ones(self.image_shape, device=self.device)))
-
-    def col_sums(self) -> torch.Tensor:
-        """Total ray length through each pixel, shape ``(num_gridx, num_gridy)``."""
-        return self._cached_sum("col", lambda: self.adjoint(torch.ones(self.sino_shape, device=self.device)))
-
     def row_sq_sums(self) -> torch.Tensor:
         """Sum of squared intersection lengths of each ray, shape ``(nangles, n_det)``."""
 
@@ -370,75 +328,7 @@ class ParallelBeamProjector(torch.nn.Module):
         return self._cached_sum("rowsq", compute)
 
 
-_CACHE: OrderedDict[tuple, ParallelBeamProjector] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 8
-
-
-def get_projector(
-    theta,
-    n_det: int,
-    num_gridx: int,
-    num_gridy: int,
-    center: float | None = None,
-    device=None,
-    *,
-    method: str = "auto",
-    memory_budget: int | str | None = None,
-    forward_only: bool = False,
-):
-    """A cached :class:`ParallelBeamProjector` for this geometry.
-
-    Building the matrix costs far more than applying it, and a volume reuses
-    one geometry for every slice, so the last few geometries are kept. The
-    cache is safe to use from several threads at once. ``method``,
-    ``memory_budget`` and ``forward_only`` are as in
-    :class:`ParallelBeamProjector`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> theta = np.linspace(0, np.pi, 8, endpoint=False)
-    >>> get_projector(theta, 12, 8, 8) is get_projector(theta, 12, 8, 8)  # cached per geometry
-    True
-    """
-    dev = resolve_device(device)
-    budget = _memory_budget(memory_budget) if method == "auto" else None
-    theta32 = np.ascontiguousarray(theta, dtype=np.float32)
-    c = np.float32(default_center(n_det) if center is None else center)
-    key = (
-        hashlib.sha1(theta32.tobytes()).hexdigest(),
-        theta32.size,
-        int(n_det),
-        int(num_gridx),
-        int(num_gridy),
-        float(c),
-        str(dev),
-        method,
-        budget,
-        bool(forward_only),
-    )
-    with _CACHE_LOCK:
-        proj = _CACHE.get(key)
-        if proj is not None:
-            _CACHE.move_to_end(key)
-            return proj
-        logger.debug("building projector %s", key[1:])
-        proj = ParallelBeamProjector(
-            theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev, method=method, memory_budget=budget,
-            forward_only=forward_only,
-        )
-        _CACHE[key] = proj
-        # Matrices are kept while together they fit the budget that admitted
-        # them (the newest always stays); matrix-free entries weigh nothing.
-        held = lambda: sum(p.matrix_bytes for p in _CACHE.values())  # noqa: E731
-        limit = max(budget or DEFAULT_MEMORY_BUDGET, proj.matrix_bytes)
-        while len(_CACHE) > _CACHE_SIZE or (len(_CACHE) > 1 and held() > limit):
-            _CACHE.popitem(last=False)
-        return proj
-
-
-def projection_error(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjector) -> torch.Tensor:
+def projection_error(x: torch.Tensor, sino: torch.Tensor, op: Projector) -> torch.Tensor:
     """Relative error of the projections of ``x`` against ``sino``, ``|A x - sino| / |sino|`` per slice, ``(B,)``.
 
     With ``op`` at angles a reconstruction was not given, this scores it
@@ -502,7 +392,3 @@ def slices_per_batch(image_shape: tuple[int, int], sino_shape: tuple[int, int], 
     return int(max(1, min(_MAX_BATCH, _BATCH_BYTES // per_slice)))
 
 
-def clear_projector_cache() -> None:
-    """Free every cached projector (their matrices can be large)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()

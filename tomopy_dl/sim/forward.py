@@ -21,6 +21,7 @@ def project(
     pad: bool = True,
     sinogram_order: bool = False,
     device=None,
+    projector: str = "siddon",
 ) -> np.ndarray:
     """Parallel-beam projections of a 3D object, as ``tomopy.project`` computes them.
 
@@ -48,6 +49,11 @@ def project(
         ``(nslices, nangles, ndet)``.
     device : None, str or torch.device, optional
         ``None`` uses CUDA when available, else the CPU.
+    projector : {'siddon', 'fourier', 'auto'}, optional
+        ``'siddon'`` (default) gives TomoPy's numbers; ``'fourier'`` is
+        O(n^2 log n), far faster at 1k-2k pixels, and agrees with TomoPy to
+        about 1% on sharp 64-pixel phantoms (closer on larger or smoother
+        objects); see :data:`tomopy_dl.physics.PROJECTORS`.
 
     Returns
     -------
@@ -78,7 +84,7 @@ def project(
     sino = np.empty((ny_slices, angles.size, n_det), dtype=np.float32)
     with device_lock(dev), torch.no_grad():
         for c, part in slices_by_center(centers, slices_per_batch((nx, ny), (angles.size, n_det), copies=2)):
-            op = get_projector(angles, n_det, nx, ny, center=c, device=dev)
+            op = get_projector(angles, n_det, nx, ny, center=c, device=dev, projector=projector)
             sino[part] = op(torch.from_numpy(vol[part]).to(dev)).cpu().numpy()
     if not emission:
         np.exp(-sino, out=sino)

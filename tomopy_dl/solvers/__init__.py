@@ -1,7 +1,7 @@
 """Reconstruction solvers on the projector: batched torch in, torch out.
 
 Every solver takes a batch of sinograms ``(B, nangles, ndet)`` and a
-:class:`~tomopy_dl.physics.ParallelBeamProjector`, and returns images
+:class:`~tomopy_dl.physics.Projector` (any backend), and returns images
 ``(B, num_gridx, num_gridy)``. They know nothing of TomoPy.
 
 * :mod:`.table`: each algorithm's keywords and defaults (the one home).

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ..physics import ParallelBeamProjector
+from ..physics import Projector
 from .table import default
 
 __all__ = ["fbp", "filter_sinogram", "angle_weights", "FILTERS"]
@@ -109,7 +109,7 @@ def angle_weights(theta) -> np.ndarray:
 
 def fbp(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     filter_name: str = default("fbp", "filter_name"),
 ) -> torch.Tensor:
@@ -123,8 +123,8 @@ def fbp(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     filter_name : str
         Window on the ramp; see :func:`filter_sinogram`.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..physics import ParallelBeamProjector
+from ..physics import Projector
 
 _TINY = 1e-12
 
@@ -42,7 +42,7 @@ class _SinogramDistance:
     """A distance between ``op(x)`` and the data per slice; subclasses define :meth:`distance`."""
 
     def __call__(
-        self, x: torch.Tensor, y: torch.Tensor, op: ParallelBeamProjector, model: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor, op: Projector, model: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``(B,)`` values; ``model``, when given, is ``op(x)`` already computed."""
         return self.distance(op(x) if model is None else model, y).flatten(1).sum(1)

@@ -17,7 +17,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ..physics import ParallelBeamProjector, unmeasured_angles
+from ..physics import Projector, unmeasured_angles
 from ..util.validation import as_choice
 from .gan_paper import PaperGAN, PaperSettings
 from .gan_wedge import WedgeGAN, WedgeSettings
@@ -34,7 +34,7 @@ _FITTERS = {"ours": WedgeGAN, "faithful": PaperGAN, "l1_only": PaperGAN}
 _KEYWORDS = ALGORITHMS["ganrec"]
 
 
-def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjector) -> torch.Tensor:
+def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: Projector) -> torch.Tensor:
     """``a * x + b`` with ``a, b`` minimising ``|a R(x) + b R(1) - sino|^2`` per slice.
 
     Puts an image of arbitrary scale and offset into the units of the data.
@@ -52,7 +52,7 @@ def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: ParallelBeamProjec
     return a[:, None, None] * x + b[:, None, None]
 
 
-def _tuned(sino: torch.Tensor, op: ParallelBeamProjector, s: WedgeSettings, given: dict, *, seed: int, n_iter: int):
+def _tuned(sino: torch.Tensor, op: Projector, s: WedgeSettings, given: dict, *, seed: int, n_iter: int):
     """``s`` with the settings not ``given`` chosen from the data (:mod:`.selection`), or ``s`` where none can be."""
     fixed = {k for k in TUNED if given.get(k) is not None}
     if fixed >= set(TUNED):
@@ -76,7 +76,7 @@ def _unit(sino: torch.Tensor) -> float:
 
 def choose_settings(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     num_iter: int | None = None,
     seed: int = _KEYWORDS.keyword("seed").default,
@@ -92,8 +92,8 @@ def choose_settings(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals (or counts); the slice with the most signal decides.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     num_iter : int, optional
         GANrec's iterations (the mode's default: 300).
     seed : int
@@ -145,7 +145,7 @@ def _settings(mode: str, given: dict):
 
 def ganrec(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     num_iter: int | None = None,
     warm_iter: int | None = None,
@@ -173,8 +173,8 @@ def ganrec(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     num_iter : int, optional
         Iterations for the first slice batch (the mode's default: 300, or
         1000 in ``'faithful'`` mode).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..networks import Discriminator, Generator
-from ..physics import ParallelBeamProjector
+from ..physics import Projector
 from .data_fidelity import L1MinMax
 from .loop import LoopResult, Step, guarded_loop
 from .prior import Adversarial
@@ -39,7 +39,7 @@ class PaperSettings:
 class PaperGAN:
     """The generator, discriminator and optimisers for one geometry, warm-started across slice batches."""
 
-    def __init__(self, op: ParallelBeamProjector, s: PaperSettings, seed: int):
+    def __init__(self, op: Projector, s: PaperSettings, seed: int):
         self.op, self.s = op, s
         n_ang, n_det = op.sino_shape
         with torch.random.fork_rng(devices=[]):

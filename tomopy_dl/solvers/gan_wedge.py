@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from ..networks import ImageCorrection
-from ..physics import ParallelBeamProjector
+from ..physics import Projector
 from .iterative import mlem, sirt, tv, tv_objective
 from .loop import LoopResult, Step, guarded_loop
 from .prior import WedgeAdversarial, auto_reg_par
@@ -59,7 +59,7 @@ class WedgeSettings:
 class WedgeGAN:
     """The discriminator for one geometry, warm-started across slice batches; a new correction per batch."""
 
-    def __init__(self, op: ParallelBeamProjector, s: WedgeSettings, seed: int):
+    def __init__(self, op: Projector, s: WedgeSettings, seed: int):
         self.op, self.s = op, s
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from tqdm.auto import tqdm, trange
 
-from ..physics import ParallelBeamProjector
+from ..physics import Projector
 from ..util.validation import as_choice
 from ._common import safe_inverse
 from .data_fidelity import DATA_TERMS
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 _TINY = 1e-12
 
 
-def _log_residual(name: str, sino: torch.Tensor, op: ParallelBeamProjector, x: torch.Tensor, num_iter: int) -> None:
+def _log_residual(name: str, sino: torch.Tensor, op: Projector, x: torch.Tensor, num_iter: int) -> None:
     if logger.isEnabledFor(logging.DEBUG):
         res = torch.linalg.vector_norm(sino - op(x)) / torch.linalg.vector_norm(sino).clamp_min(1e-12)
         logger.debug("%s: %d iterations, relative data residual %.4g", name, num_iter, float(res))
@@ -31,7 +31,7 @@ def _log_residual(name: str, sino: torch.Tensor, op: ParallelBeamProjector, x: t
 
 def sirt(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     init: torch.Tensor | None = None,
     num_iter: int = default("sirt", "num_iter"),
@@ -47,8 +47,8 @@ def sirt(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     init : torch.Tensor, shape (B, num_gridx, num_gridy), optional
         Starting image; zeros by default.
     num_iter : int
@@ -90,7 +90,7 @@ def sirt(
 
 def mlem(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     init: torch.Tensor | None = None,
     num_iter: int = default("mlem", "num_iter"),
@@ -106,8 +106,8 @@ def mlem(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     init : torch.Tensor, shape (B, num_gridx, num_gridy), optional
         Starting image; negative values are clipped to zero. A uniform image
         (TomoPy's 1e-6 prefill, or ones by default) is the usual start.
@@ -156,7 +156,7 @@ def mlem(
 def tv_objective(
     x: torch.Tensor,
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     beta: torch.Tensor,
     model: torch.Tensor | None = None,
     *,
@@ -173,7 +173,7 @@ def tv_objective(
 
 def tv(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     init: torch.Tensor | None = None,
     num_iter: int = default("tv", "num_iter"),
@@ -193,8 +193,8 @@ def tv(
     ----------
     sino : torch.Tensor, shape (B, nangles, ndet)
         Line integrals.
-    op : ParallelBeamProjector
-        The geometry.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     init : torch.Tensor, shape (B, num_gridx, num_gridy), optional
         Starting image; zeros by default. TomoPy's 1e-6 prefill is as good as zeros.
     num_iter : int
@@ -255,7 +255,7 @@ def tv(
 
 def tv_iterates(
     sino: torch.Tensor,
-    op: ParallelBeamProjector,
+    op: Projector,
     *,
     init: torch.Tensor | None = None,
     reg_par: float | str | torch.Tensor = default("tv", "reg_par"),

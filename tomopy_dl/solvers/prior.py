@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..networks import ProjectionDiscriminator
-from ..physics import ParallelBeamProjector, get_projector, unmeasured_angles
+from ..physics import Projector, unmeasured_angles
 
 __all__ = ["grad2d", "div2d", "tv_norm", "estimate_noise", "auto_reg_par", "TV", "Adversarial", "WedgeAdversarial"]
 
@@ -203,14 +203,10 @@ class WedgeAdversarial(Adversarial):
     24
     """
 
-    def __init__(self, op: ParallelBeamProjector, lr: float):
+    def __init__(self, op: Projector, lr: float):
         disc = ProjectionDiscriminator()
         gap = unmeasured_angles(op.theta)
-        self.op_gap = (
-            get_projector(gap, op.sino_shape[1], *op.image_shape, center=op.center, device=op.device)
-            if gap.size
-            else None
-        )
+        self.op_gap = op.restrict(gap) if gap.size else None
         super().__init__(disc, lr, op.device)
 
     def fake(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..physics import ParallelBeamProjector, get_projector, projection_error
+from ..physics import Projector, projection_error
 from .gan_wedge import WedgeGAN
 from .iterative import mlem, sirt, tv_iterates
 from .prior import auto_reg_par
@@ -154,7 +154,7 @@ def _best_along(steps: Iterator[torch.Tensor], err, n_max: int, *, fixed_count: 
 
 
 def choose_wedge_settings(
-    sino: torch.Tensor, op: ParallelBeamProjector, base, fixed: set[str], *, seed: int, n_iter: int
+    sino: torch.Tensor, op: Projector, base, fixed: set[str], *, seed: int, n_iter: int
 ):
     """Choose the unfixed :data:`TUNED` settings of GANrec's wedge mode for ``sino`` (1, nangles, ndet).
 
@@ -165,8 +165,7 @@ def choose_wedge_settings(
     """
     t0 = time.perf_counter()
     fit_idx, held_idx = holdout_split(op.theta)
-    make = lambda idx: get_projector(op.theta[idx], op.n_det, *op.image_shape, center=op.center, device=op.device)  # noqa: E731
-    op_fit, op_held = make(fit_idx), make(held_idx)
+    op_fit, op_held = op.restrict(fit_idx), op.restrict(held_idx)
     index = lambda idx: torch.as_tensor(idx, device=sino.device)  # noqa: E731
     y_fit, y_held = sino.index_select(1, index(fit_idx)), sino.index_select(1, index(held_idx))
     err = lambda x: float(projection_error(x, y_held, op_held).mean())  # noqa: E731

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Keyword", "Algorithm", "ALGORITHMS", "GANREC_MODES", "default", "default_iterations"]
+from ..physics.registry import PROJECTOR_CHOICES
+
+__all__ = ["Keyword", "Algorithm", "ALGORITHMS", "COMMON", "PROJECTOR", "GANREC_MODES", "default", "default_iterations"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,18 @@ class Algorithm:
         module, _, func = self.solver.partition(":")
         return getattr(importlib.import_module(module), func)
 
+
+#: The projector backend every algorithm runs on (:data:`tomopy_dl.physics.PROJECTORS`).
+PROJECTOR = Keyword(
+    "projector",
+    str,
+    "auto",
+    "projector backend: 'auto' (by size and device), 'siddon' (TomoPy-exact rays) or 'fourier' (NUFFT)",
+    choices=PROJECTOR_CHOICES,
+)
+#: Keywords every algorithm takes beside its own. They choose how it runs, not what it
+#: computes: the adapter consumes them and hands the solver a projector on a device.
+COMMON: tuple[Keyword, ...] = (PROJECTOR,)
 
 _PROGRESS = Keyword("progress", bool, False, "show a tqdm bar over the iterations")
 # SIRT and MLEM converge alike: one default for both.
@@ -195,7 +209,10 @@ ALGORITHMS: dict[str, Algorithm] = {
 
 
 def default(algorithm: str, keyword: str) -> Any:
-    """The default of ``keyword`` of ``algorithm``, from :data:`ALGORITHMS`."""
+    """The default of ``keyword`` of ``algorithm``, from :data:`ALGORITHMS` (or :data:`COMMON`)."""
+    for k in COMMON:
+        if k.name == keyword:
+            return k.default
     return ALGORITHMS[algorithm].keyword(keyword).default
 
 
