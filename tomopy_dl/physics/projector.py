@@ -338,6 +338,7 @@ def projection_error(x: torch.Tensor, sino: torch.Tensor, op: Projector) -> torc
     Examples
     --------
     >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
     >>> op = get_projector(np.linspace(0, np.pi, 8, endpoint=False), 12, 8, 8)
     >>> x = torch.ones(1, 8, 8)
     >>> projection_error(x, op(x), op), projection_error(x, 2 * op(x), op)
