@@ -58,16 +58,38 @@ def test_gradcheck_and_gradgradcheck():
 
 
 @pytest.mark.parametrize("key", ["proj_pad", "proj_nopad", "proj_off", "proj_lim"])
-def test_close_to_tomopy_on_its_fixtures(key):
+@pytest.mark.parametrize("aliases, tol", [(0, 0.05), (1, 0.025)])  # measured 0.043-0.047 and 0.011-0.019
+def test_close_to_tomopy_on_its_fixtures(key, aliases, tol):
     """Same line integrals as tomopy.project, to the accuracy of a band-limited model on a sharp 64^3 phantom."""
     d = np.load(DATA / "tomopy_reference.npz")
-    kw = dict(theta=d["theta_lim"] if key == "proj_lim" else d["theta"], pad=key != "proj_nopad", device="cpu")
-    if key == "proj_off":
-        kw["center"] = d["center_off"]
-    ours = tomopy_dl.project(d["obj"][24:40], projector="fourier", **kw)
-    ref = d[key][:, 24:40]
-    err = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
-    assert err < 0.025, err  # measured 0.011-0.019; with no aliases folded in (aliases=0) 0.043-0.047
+    theta = d["theta_lim"] if key == "proj_lim" else d["theta"]
+    ref = torch.from_numpy(np.ascontiguousarray(d[key][:, 24:40].swapaxes(0, 1)))
+    center = float(d["center_off"]) if key == "proj_off" else None
+    op = FourierProjector(theta, ref.shape[-1], 64, 64, center=center, aliases=aliases)
+    err = float((op(torch.from_numpy(d["obj"][24:40])) - ref).norm() / ref.norm())
+    assert err < tol, err
+
+
+def test_as_close_to_analytic_line_integrals_as_siddon():
+    """Both approximate the line integrals of the continuous object: disks, exactly integrated."""
+    n, theta = 96, np.linspace(0, np.pi, 120, endpoint=False).astype(np.float32)
+    disks = [(0.0, 0.0, 30.0, 1.0), (9.0, -6.0, 8.0, 0.5), (-12.0, 10.0, 4.0, -0.3)]
+    sub = (np.arange(4) + 0.5) / 4
+    img = np.zeros((n, n))
+    for ox in sub:
+        for oy in sub:
+            x, y = np.arange(n)[:, None] + ox - n / 2, np.arange(n)[None, :] + oy - n / 2
+            img += sum(v * (((x - x0) ** 2 + (y - y0) ** 2) < r * r) for x0, y0, r, v in disks) / 16
+    s = np.arange(n)[None, :] + 0.5 - n / 2
+    th = theta[:, None]
+    truth = sum(v * 2 * np.sqrt(np.clip(r * r - (s + x0 * np.sin(th) - y0 * np.cos(th)) ** 2, 0, None))
+                for x0, y0, r, v in disks)  # fmt: skip
+    x = torch.from_numpy(img.astype(np.float32))[None]
+    err = {}
+    for p in ("siddon", "fourier"):
+        ours = get_projector(theta, n, n, n, projector=p)(x)[0].numpy()
+        err[p] = np.linalg.norm(ours - truth) / np.linalg.norm(truth)
+    assert err["fourier"] < 1.1 * err["siddon"], err
 
 
 def test_folding_aliases_brings_it_closer_to_the_rays():
@@ -81,7 +103,7 @@ def test_folding_aliases_brings_it_closer_to_the_rays():
 def test_smooth_objects_agree_with_siddon_closely():
     theta = np.linspace(0, np.pi, 60, endpoint=False)
     x = _blob(48, 48)
-    f = FourierProjector(theta, 70, 48, 48, center=33.4)(x)
+    f = FourierProjector(theta, 70, 48, 48, center=33.4, aliases=1)(x)
     s = ParallelBeamProjector(theta, 70, 48, 48, center=33.4)(x)
     assert float((f - s).norm() / s.norm()) < 5e-3  # measured 3.4e-3: the blob is cut at the grid's edge
 
@@ -100,14 +122,14 @@ def test_sums_match_the_exact_projector():
     assert torch.allclose(f.row_sums(), s.row_sums(), atol=1e-4)  # chords: exact
     rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
     assert rel(f.row_sq_sums(), s.row_sq_sums()) < 0.03
-    assert rel(f.col_sums(), s.col_sums()) < 0.01
+    assert rel(f.col_sums(), s.col_sums()) < 0.025  # measured 0.017 (0.0025 with aliases=1)
 
 
 def test_restrict_keeps_backend_geometry_and_options():
     theta = np.linspace(0, np.pi, 12, endpoint=False)
-    op = get_projector(theta, 20, 16, 16, center=9.5, projector="fourier", aliases=0)
+    op = get_projector(theta, 20, 16, 16, center=9.5, projector="fourier", aliases=1)
     sub = op.restrict(np.arange(0, 12, 3))
-    assert isinstance(sub, FourierProjector) and sub.aliases == 0 and sub.center == op.center
+    assert isinstance(sub, FourierProjector) and sub.aliases == 1 and sub.center == op.center
     x = _blob(16, 16)
     assert torch.allclose(sub(x), op(x)[:, ::3], atol=1e-5)
     mask = np.zeros(12, bool)
