@@ -56,7 +56,9 @@ def tv_norm(x: torch.Tensor) -> torch.Tensor:
     >>> float(tv_norm(step)[0])
     4.0
     """
-    return torch.linalg.vector_norm(grad2d(x), dim=1).flatten(1).sum(1)
+    # The norm over a contiguous last axis: over axis 1 of (B, 2, H, W) torch's CPU reduction took
+    # 0.33 s at 2048^2, forward and backward, against 0.08 s so (the same values and gradients).
+    return torch.linalg.vector_norm(grad2d(x).movedim(1, -1).contiguous(), dim=-1).flatten(1).sum(1)
 
 
 def estimate_noise(sino: torch.Tensor) -> torch.Tensor:
@@ -132,6 +134,11 @@ class TV:
         return self.weight * tv_norm(x)
 
 
+#: Projections the discriminator sees per step, of each kind (real, fake): all of them below it.
+#: Above every case of benchmarks/limited_angle.py, which therefore see all their rows.
+MAX_ROWS = 256
+
+
 class Adversarial:
     """A discriminator, its Adam optimiser and the two sigmoid cross-entropy GAN losses.
 
@@ -150,6 +157,19 @@ class Adversarial:
     def __init__(self, disc: torch.nn.Module, lr: float, device):
         self.disc = disc.to(device)
         self.opt = torch.optim.Adam(self.disc.parameters(), lr=lr)
+        # Row draws of its own, seeded from the caller's seeded state: the global one stays untouched.
+        self.rows = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+
+    def sample_rows(self, n: int, at_most: int) -> torch.Tensor | None:
+        """``at_most`` of ``n`` row indices drawn for one step, or None (all rows) when ``n <= at_most``.
+
+        A discriminator of local windows is trained on a sample of projections
+        per step, as on a minibatch: at 1000 angles of 2048 pixels its
+        convolutions over every row took 1.7 s of a GAN step's 2.4 s.
+        """
+        if n <= at_most:
+            return None
+        return torch.randperm(n, generator=self.rows)[:at_most].sort().values
 
     def train_discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """One step of D on ``real`` (label 1) against ``fake`` (label 0); returns D's loss, detached.
@@ -157,6 +177,8 @@ class Adversarial:
         D sees the fake detached: its loss never reaches the generator.
         """
         bce = F.binary_cross_entropy_with_logits
+        pick = self.sample_rows(real.shape[0], MAX_ROWS)
+        real = real if pick is None else real[pick.to(real.device)]
         self.opt.zero_grad(set_to_none=True)
         real_logits = self.disc(real)
         fake_logits = self.disc(fake.detach())
@@ -210,6 +232,14 @@ class WedgeAdversarial(Adversarial):
         super().__init__(disc, lr, op.device)
 
     def fake(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Projections of ``x`` in the missing wedge, divided by ``scale``, one per row."""
+        """Projections of ``x`` in the missing wedge, divided by ``scale``, one per row.
+
+        Beyond :data:`MAX_ROWS` rows, a sample of the unmeasured angles drawn
+        anew each call (the same angles for every slice, so rows stay grouped
+        by slice).
+        """
         p = self.op_gap(x) / scale
+        pick = self.sample_rows(p.shape[1], max(1, MAX_ROWS // p.shape[0]))
+        if pick is not None:
+            p = p[:, pick.to(p.device)]
         return p.reshape(-1, p.shape[-1])
