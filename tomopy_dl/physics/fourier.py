@@ -31,9 +31,10 @@ weighting the zero and Nyquist bins once and the others twice). The two
 transforms of one plan share their kernel, so ``<A x, y> = <x, A^T y>`` to
 float round-off.
 
-The transforms are ``ducc0``'s (measured here faster than ``finufft`` at
-equal accuracy: see ``benchmarks/projector.py --backends``). Plans are built
-once per geometry and precision and reused.
+The transforms are ``ducc0``'s: at 2048 x 1500 on 2 threads, eps 1e-5, its
+type 2 / type 1 took 0.090 / 0.084 s against ``finufft``'s 0.130 / 0.142 s
+at its best oversampling (``benchmarks/nufft_libraries.py``). Plans are
+built once per geometry and precision and reused.
 """
 
 from __future__ import annotations

@@ -305,7 +305,9 @@ def _reprojection(
     fit = _fitting_prefix(theta[rest], cols, budget - halves_bytes) if halves_bytes <= budget else 0
 
     def geometry(angles: np.ndarray, matrix: bool, forward_only: bool = False):
-        return get_projector(theta[angles], cols, cols, cols, center=center, device=dev,
+        # Siddon, whatever the size: the jitter suites were measured on it, and the Fourier
+        # projector has not been measured on them yet (issue 32, item 6).
+        return get_projector(theta[angles], cols, cols, cols, center=center, device=dev, projector="siddon",
                              method="auto" if matrix else "matrix_free", forward_only=forward_only)  # fmt: skip
 
     parts = [geometry(h, halves_bytes <= budget) for h in halves]
