@@ -74,6 +74,8 @@ class Projector(Protocol):
 
     def restrict(self, angles) -> Projector: ...
 
+    def binned(self, factor: int) -> Projector: ...
+
 
 class ProjectorBase(torch.nn.Module):
     """What the backends share: the geometry, the checks, cached sums and :meth:`restrict`.
@@ -157,6 +159,36 @@ class ProjectorBase(torch.nn.Module):
     def row_sq_sums(self) -> torch.Tensor:  # pragma: no cover - every backend defines it
         """Sum of squared intersection lengths of each ray, shape ``(nangles, n_det)``."""
         raise NotImplementedError
+
+    def binned(self, factor: int) -> Projector:
+        """The same geometry on a detector and grid ``factor`` times coarser (cached), same angles and backend.
+
+        Detector pixel ``D`` of the result covers pixels ``[factor D, factor (D
+        + 1))`` of this one, so the centre becomes ``center / factor``; the grid
+        keeps its centre on the axis. Sinograms go with it averaged over each
+        ``factor`` adjacent pixels (line integrals keep their value; images
+        come out ``factor`` times larger, per coarse pixel).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tomopy_dl.physics import get_projector
+        >>> op = get_projector(np.linspace(0, np.pi, 8, endpoint=False), 64, 48, 48, center=30.0)
+        >>> coarse = op.binned(4)
+        >>> coarse.sino_shape, coarse.image_shape, coarse.center
+        ((8, 16), (12, 12), 7.5)
+        """
+        from .registry import get_projector
+
+        f = int(factor)
+        if f != factor or f < 1 or min(self.n_det, self.num_gridx, self.num_gridy) < f:
+            raise ValueError(f"factor must be an integer from 1 to the smallest side, got {factor!r}")
+        if f == 1:
+            return self
+        return get_projector(
+            self.theta, self.n_det // f, self.num_gridx // f, self.num_gridy // f, center=self.center / f,
+            device=self.device, projector=self.name, **self.options,
+        )  # fmt: skip
 
     def restrict(self, angles, **options) -> Projector:
         """The same geometry and backend at other angles (cached).

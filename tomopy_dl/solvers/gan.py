@@ -52,8 +52,19 @@ def fit_scale_offset(x: torch.Tensor, sino: torch.Tensor, op: Projector) -> torc
     return a[:, None, None] * x + b[:, None, None]
 
 
-def _tuned(sino: torch.Tensor, op: Projector, s: WedgeSettings, given: dict, *, seed: int, n_iter: int):
-    """``s`` with the settings not ``given`` chosen from the data (:mod:`.selection`), or ``s`` where none can be."""
+#: Detector pixels that ``tune='auto'`` chooses on: wider sinograms are binned by a power of
+#: two to about this (2048 -> 512), which divides the choice's cost by about 10 at 2048 x 1500.
+CHOICE_WIDTH = 512
+
+
+def _tuned(
+    sino: torch.Tensor, op: Projector, s: WedgeSettings, given: dict, *, seed: int, n_iter: int,
+    width: int | None = CHOICE_WIDTH,
+):  # fmt: skip
+    """``s`` with the settings not ``given`` chosen from the data (:mod:`.selection`), or ``s`` where none can be.
+
+    The choice runs on a copy binned to about ``width`` detector pixels (None: the full width).
+    """
     fixed = {k for k in TUNED if given.get(k) is not None}
     if fixed >= set(TUNED):
         return s
@@ -62,10 +73,24 @@ def _tuned(sino: torch.Tensor, op: Projector, s: WedgeSettings, given: dict, *, 
         return s
     # One slice for the whole volume: the one with the most signal, so that an empty end slice does not decide.
     k = int(sino.flatten(1).abs().sum(1).argmax())
+    one, coarse = _coarse(sino[k : k + 1], op, width)
     with torch.enable_grad():
-        choice = choose_wedge_settings(sino[k : k + 1], op, s, fixed, seed=seed, n_iter=n_iter)
-    logger.info("ganrec: tune='auto' chose on slice %d: %s", k, choice.summary())
+        choice = choose_wedge_settings(one, coarse, s, fixed, seed=seed, n_iter=n_iter)
+    logger.info("ganrec: tune='auto' chose on slice %d (%d detector pixels): %s", k, one.shape[-1], choice.summary())
     return choice.settings
+
+
+def _coarse(sino: torch.Tensor, op: Projector, width: int | None) -> tuple[torch.Tensor, Projector]:
+    """``sino`` and ``op`` binned along the detector by a power of two, to about ``width`` pixels (None: as they are).
+
+    The settings chosen are all relative (the TV weight to the noise) or
+    counts (iterations), so they carry over to the full size unbinned.
+    """
+    if width is None or op.n_det < 2 * width:
+        return sino, op
+    f = 2 ** int(math.floor(math.log2(op.n_det / width)))
+    n = op.n_det // f
+    return sino[..., : n * f].reshape(*sino.shape[:-1], n, f).mean(-1), op.binned(f)
 
 
 def _unit(sino: torch.Tensor) -> float:
@@ -80,6 +105,7 @@ def choose_settings(
     *,
     num_iter: int | None = None,
     seed: int = _KEYWORDS.keyword("seed").default,
+    width: int | None = CHOICE_WIDTH,
     **given,
 ) -> dict:
     """The settings ``tune='auto'`` chooses for these sinograms, as keywords of :func:`ganrec`.
@@ -98,6 +124,10 @@ def choose_settings(
         GANrec's iterations (the mode's default: 300).
     seed : int
         Seed of the networks.
+    width : int or None
+        Detector pixels to choose on: sinograms at least twice as wide are
+        binned by a power of two to about this many (:data:`CHOICE_WIDTH`,
+        512); None chooses on the full width.
     **given
         Settings of mode ``'ours'`` to keep (``init_method``, ``tv_weight``...).
 
@@ -117,7 +147,7 @@ def choose_settings(
     """
     s = _settings("ours", given)
     n = int(num_iter if num_iter is not None else GANREC_MODES["ours"]["num_iter"])
-    chosen = _tuned(sino / _unit(sino), op, s, given, seed=seed, n_iter=n)
+    chosen = _tuned(sino / _unit(sino), op, s, given, seed=seed, n_iter=n, width=width)
     return {k: getattr(chosen, k) for k in TUNED}
 
 
