@@ -194,3 +194,30 @@ def test_recon_takes_the_projector_keyword():
     assert np.linalg.norm(a - b) < 0.05 * np.linalg.norm(a)
     with pytest.raises(ValueError, match="projector must be one of"):
         tomopy_dl.recon(proj, theta, algorithm="fbp", projector="astra", device="cpu")
+
+
+@pytest.mark.parametrize("projector", ["siddon", "fourier"])
+def test_binned_geometry_predicts_binned_data(projector):
+    """A coarse projector of an averaged image gives the averaged sinogram (line integrals keep their value)."""
+    theta = np.linspace(0, np.pi, 40, endpoint=False)
+    op = get_projector(theta, 64, 48, 48, center=30.0, projector=projector)
+    coarse = op.binned(2)
+    assert coarse.name == projector and coarse.sino_shape == (40, 32) and coarse.center == 15.0
+    x = _blob(48, 48)
+    fine = op(x).reshape(1, 40, 32, 2).mean(-1)
+    pooled = 2 * torch.nn.functional.avg_pool2d(x[:, None], 2)[:, 0]  # per coarse pixel
+    assert float((coarse(pooled) - fine).norm() / fine.norm()) < 0.01
+    assert op.binned(1) is op
+    with pytest.raises(ValueError, match="factor"):
+        op.binned(0)
+
+
+def test_choice_runs_on_a_binned_copy(caplog):
+    from tomopy_dl.solvers.gan import _coarse
+
+    theta = np.deg2rad(np.arange(0, 120, 3.0))
+    op = get_projector(theta, 64, 64, 64, projector="fourier")
+    y = op(_blob(64, 64))
+    small, coarse = _coarse(y, op, 16)
+    assert small.shape[-1] == 16 and coarse.sino_shape == (40, 16)
+    assert _coarse(y, op, 512)[1] is op and _coarse(y, op, None)[1] is op
