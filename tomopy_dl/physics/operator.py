@@ -46,9 +46,13 @@ class Projector(Protocol):
         Where its inputs and outputs live.
     image_shape, sino_shape : (int, int)
         ``(num_gridx, num_gridy)`` and ``(nangles, n_det)``.
+    nonnegative : bool
+        Whether every entry of ``A`` is >= 0 (ray lengths): MLEM's
+        multiplicative update relies on it, and guards itself where not.
     """
 
     name: str
+    nonnegative: bool
     theta: np.ndarray
     n_det: int
     center: float
@@ -101,6 +105,8 @@ class ProjectorBase(torch.nn.Module):
     """
 
     name = "base"
+    #: Whether every entry of the operator is >= 0 (see :class:`Projector`).
+    nonnegative = False
     #: Input dtypes ``forward``/``adjoint`` accept.
     dtypes: tuple[torch.dtype, ...] = (torch.float32,)
 

@@ -238,6 +238,7 @@ class ParallelBeamProjector(ProjectorBase):
     """
 
     name = "siddon"
+    nonnegative = True
 
     def __init__(
         self,

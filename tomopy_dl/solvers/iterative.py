@@ -144,11 +144,18 @@ def mlem(
         x = torch.where(flat[:, None, None], torch.ones_like(x), x)
     y = sino.clamp_min(0.0)
     inv_cols = safe_inverse(op.col_sums())
+    # An operator with negative entries (the band-limited Fourier one rings at sharp edges) can
+    # model a ray near zero where the data are not, and back-project negative values: MLEM then
+    # diverged (held-out error 3.6 on a 128^2 Shepp-Logan at 0-90 degrees). So for such an operator
+    # the model is floored at 1e-3 of the data's peak and the back-projection at 0 (held-out
+    # error 0.164, the Siddon projector's 0.162 at 0-120 degrees). A ray-length operator needs neither.
+    floor = _TINY if op.nonnegative else 1e-3 * y.flatten(1).amax(1).clamp_min(_TINY)[:, None, None]
     with torch.no_grad():
         for _ in trange(num_iter, desc="mlem", disable=not progress, leave=False):
             model = op(x)
-            ratio = torch.where(model > _TINY, y / model.clamp_min(_TINY), torch.zeros_like(model))
-            x = x * op.adjoint(ratio) * inv_cols
+            ratio = torch.where(model > _TINY, y / model.clamp_min(floor), torch.zeros_like(model))
+            back = op.adjoint(ratio)
+            x = x * (back if op.nonnegative else back.clamp_min(0.0)) * inv_cols
     _log_residual("mlem", y, op, x, num_iter)
     return x
 
