@@ -76,7 +76,8 @@ def _tuned(
     one, coarse = _coarse(sino[k : k + 1], op, width)
     with torch.enable_grad():
         choice = choose_wedge_settings(one, coarse, s, fixed, seed=seed, n_iter=n_iter)
-    logger.info("ganrec: tune='auto' chose on slice %d (%d detector pixels): %s", k, one.shape[-1], choice.summary())
+    logger.info("ganrec: tune='auto' chose on slice %d: %s; on %d of %d detector pixels", k, choice.summary(),
+                one.shape[-1], op.n_det)  # fmt: skip
     return choice.settings
 
 
