@@ -14,7 +14,7 @@ With ``--time-only``, one case at beamline size (``--size 2048 --angles
 1500``) times the binned choice alone (a full-width choice there takes
 longer than the 10 minutes asked of it).
 
-Usage: python benchmarks/choice_binning.py [--size 1024] [--angles 360] [--time-only]
+Usage: python benchmarks/choice_binning.py [--size 1024] [--angles 360] [--time-only] [--cases porous:90 ...]
 """
 
 from __future__ import annotations
@@ -75,11 +75,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--angles", type=int, default=360)
     parser.add_argument("--time-only", action="store_true")
+    parser.add_argument("--cases", nargs="+", default=None, help="NAME:WEDGE, e.g. porous:90 (default: all three)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"{args.size} pixels, {args.angles} angles over 180 degrees, Fourier projector")  # fmt: skip
-    for name, wedge in CASES[:1] if args.time_only else CASES:
+    cases = [(c.split(":")[0], float(c.split(":")[1])) for c in args.cases] if args.cases else CASES
+    for name, wedge in cases[:1] if args.time_only else cases:
         run_case(name, wedge, args)
 
 
