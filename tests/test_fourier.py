@@ -213,7 +213,9 @@ def test_binned_geometry_predicts_binned_data(projector):
 
 
 def test_choice_runs_on_a_binned_copy(caplog):
-    from tomopy_dl.solvers.gan import _coarse
+    import logging
+
+    from tomopy_dl.solvers.gan import _coarse, choose_settings
 
     theta = np.deg2rad(np.arange(0, 120, 3.0))
     op = get_projector(theta, 64, 64, 64, projector="fourier")
@@ -221,6 +223,11 @@ def test_choice_runs_on_a_binned_copy(caplog):
     small, coarse = _coarse(y, op, 16)
     assert small.shape[-1] == 16 and coarse.sino_shape == (40, 16)
     assert _coarse(y, op, 512)[1] is op and _coarse(y, op, None)[1] is op
+    caplog.set_level(logging.INFO, logger="tomopy_dl.solvers.gan")
+    fixed = dict(init_method="tv", data_term="l2", tv_weight=0.35, adv_weight=0.0)
+    chosen = choose_settings(y, op, width=16, num_iter=5, **fixed)
+    assert chosen["init_iter"] >= 1
+    assert any("on 16 of 64 detector pixels" in r.getMessage() for r in caplog.records)
 
 
 def test_mlem_on_the_fourier_projector_stays_bounded():

@@ -271,3 +271,25 @@ def test_ours_beats_sirt_and_mlem_on_a_missing_wedge(wedge):
 
     e_gan = err(ganrec(sino, op, num_iter=40))
     assert e_gan < 0.8 * min(err(sirt(sino, op, num_iter=100)), err(mlem(sino, op, num_iter=100)))
+
+
+def test_the_wedge_discriminator_judges_at_most_max_rows_per_step():
+    """Beyond MAX_ROWS projections of each kind, D sees a seeded sample per step (the cost of 2k scans)."""
+    from tomopy_dl.physics import get_projector
+    from tomopy_dl.solvers.prior import MAX_ROWS, WedgeAdversarial
+
+    op = get_projector(np.deg2rad(np.arange(0, 90, 0.1)), 24, 16, 16)  # 900 measured angles, ~870 unmeasured
+    torch.manual_seed(5)
+    adv = WedgeAdversarial(op, lr=1e-3)
+    fake = adv.fake(torch.rand(2, 16, 16), torch.ones(2, 1, 1))
+    assert fake.shape == (2 * (MAX_ROWS // 2), 24)  # the same angles for both slices
+    seen = []
+    forward = adv.disc.forward
+    adv.disc.forward = lambda rows: (seen.append(rows.shape[0]), forward(rows))[1]
+    adv.train_discriminator(torch.rand(900, 24), fake)
+    assert seen == [MAX_ROWS, fake.shape[0]]
+    assert adv.sample_rows(MAX_ROWS, MAX_ROWS) is None
+    torch.manual_seed(5)
+    again = WedgeAdversarial(op, lr=1e-3)
+    torch.manual_seed(5)
+    assert torch.equal(WedgeAdversarial(op, lr=1e-3).sample_rows(900, 10), again.sample_rows(900, 10))

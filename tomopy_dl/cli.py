@@ -112,8 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "--projector",
         default=PROJECTOR.default,
         choices=PROJECTOR.choices,
-        help="projector backend: 'fourier' (NUFFT, fast at beamline sizes), 'siddon' (TomoPy's exact rays), "
-        "'auto' (default: fourier on the CPU from 256^2 pixels x 256 angles)",
+        help=f"{PROJECTOR.help} (default {PROJECTOR.default})",
     )
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
     rec.add_argument(

@@ -184,7 +184,7 @@ def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, 
     prj, theta = read_projections(path, slices=(row, row + 1), angles=angles, theta_range=theta_range)
     sino = torch.from_numpy(np.ascontiguousarray(np.swapaxes(prj, 0, 1), dtype=np.float32))
     op = get_projector(theta, n_cols, n_cols, n_cols, center=center, device=options.get("device"),
-                       projector=options.get("projector", "auto"))  # fmt: skip
+                       projector=options.get("projector", PROJECTOR.default))  # fmt: skip
     t0 = time.perf_counter()
     chosen = choose_settings(sino.to(op.device), op, num_iter=options.get("num_iter"), seed=options.get("seed", 0))
     logger.info("recon %s: ganrec settings chosen on row %d for every slab (%.1f s): %s", path, row,

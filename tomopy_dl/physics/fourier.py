@@ -246,7 +246,7 @@ class FourierProjector(ProjectorBase):
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         plan = self._plan(x.dtype)
-        real, cplx = _NP[x.dtype]
+        cplx = _NP[x.dtype][1]
         n_ang, n_alias = self.theta.size, 2 * self.aliases + 1
         host = x.detach().to("cpu").numpy()
         spec = np.empty((host.shape[0], n_ang * n_alias * self.n_freq), cplx)

@@ -157,19 +157,6 @@ class Adversarial:
     def __init__(self, disc: torch.nn.Module, lr: float, device):
         self.disc = disc.to(device)
         self.opt = torch.optim.Adam(self.disc.parameters(), lr=lr)
-        # Row draws of its own, seeded from the caller's seeded state: the global one stays untouched.
-        self.rows = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
-
-    def sample_rows(self, n: int, at_most: int) -> torch.Tensor | None:
-        """``at_most`` of ``n`` row indices drawn for one step, or None (all rows) when ``n <= at_most``.
-
-        A discriminator of local windows is trained on a sample of projections
-        per step, as on a minibatch: at 1000 angles of 2048 pixels its
-        convolutions over every row took 1.7 s of a GAN step's 2.4 s.
-        """
-        if n <= at_most:
-            return None
-        return torch.randperm(n, generator=self.rows)[:at_most].sort().values
 
     def train_discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """One step of D on ``real`` (label 1) against ``fake`` (label 0); returns D's loss, detached.
@@ -177,8 +164,6 @@ class Adversarial:
         D sees the fake detached: its loss never reaches the generator.
         """
         bce = F.binary_cross_entropy_with_logits
-        pick = self.sample_rows(real.shape[0], MAX_ROWS)
-        real = real if pick is None else real[pick.to(real.device)]
         self.opt.zero_grad(set_to_none=True)
         real_logits = self.disc(real)
         fake_logits = self.disc(fake.detach())
@@ -230,6 +215,24 @@ class WedgeAdversarial(Adversarial):
         gap = unmeasured_angles(op.theta)
         self.op_gap = op.restrict(gap) if gap.size else None
         super().__init__(disc, lr, op.device)
+        # Row draws of its own, seeded by the caller's seed without drawing from the global state.
+        self.rows = torch.Generator().manual_seed(torch.initial_seed())
+
+    def sample_rows(self, n: int, at_most: int) -> torch.Tensor | None:
+        """``at_most`` of ``n`` row indices drawn for one step, sorted, or None (all rows) when ``n <= at_most``.
+
+        The discriminator judges local windows, so it is trained on a sample
+        of projections per step, as on a minibatch: at 1000 angles of 2048
+        pixels its convolutions over every row took 1.7 s of a GAN step's 2.4 s.
+        """
+        if n <= at_most:
+            return None
+        return torch.randperm(n, generator=self.rows)[:at_most].sort().values
+
+    def train_discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """:meth:`Adversarial.train_discriminator` on at most :data:`MAX_ROWS` of the measured projections."""
+        pick = self.sample_rows(real.shape[0], MAX_ROWS)
+        return super().train_discriminator(real if pick is None else real[pick.to(real.device)], fake)
 
     def fake(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """Projections of ``x`` in the missing wedge, divided by ``scale``, one per row.

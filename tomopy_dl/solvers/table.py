@@ -209,10 +209,7 @@ ALGORITHMS: dict[str, Algorithm] = {
 
 
 def default(algorithm: str, keyword: str) -> Any:
-    """The default of ``keyword`` of ``algorithm``, from :data:`ALGORITHMS` (or :data:`COMMON`)."""
-    for k in COMMON:
-        if k.name == keyword:
-            return k.default
+    """The default of ``keyword`` of ``algorithm``, from :data:`ALGORITHMS`."""
     return ALGORITHMS[algorithm].keyword(keyword).default
 
 
