@@ -63,7 +63,13 @@ then cumulative cross-correlation of neighbouring tilts with a cosine
 stretch, as IMOD's tiltxcorr does), and TomoPy's align_joint(20) when
 installed.
 
-Usage: python benchmarks/jitter.py [--sizes 96,128] [--amplitude 10] [--no-tooth] [--tilt-series]
+With ``--dense``: the working copy at its full 256 px and 900 projections
+(a beamline scan's density, where ``projector='auto'`` takes the Fourier
+projector): a porous body and particles with "detector" noise, the axis 12 px
+right of the middle, align_jitter(2) with each projector.
+
+Usage: python benchmarks/jitter.py [--sizes 96,128] [--amplitude 10] [--no-tooth] [--tilt-series | --realistic |
+--low-dose | --dense]
 """
 
 from __future__ import annotations
@@ -92,7 +98,18 @@ NOISES = ["none", "poisson", "s&p 20%", "s&p 40%"]
 SUITES = {
     "realistic": (["detector", "s&p 20%"], ("porous", "cracked", "rod"), (90, 180), 128, 6.0),
     "low_dose": (["poisson 1e2", "poisson 1e3"], ("solid", "porous"), (45, 90), 96, 0.0),
+    "dense": (["detector"], ("porous", "solid"), (900,), 256, 12.0),
 }
+
+
+def projector_methods():
+    """``--dense``: align_jitter's default run with each projector of steps A and B (issue 32, item 6)."""
+    return {
+        f"align_jitter(2) {name}": lambda p, t, c, ax, name=name: tomopy_dl.align_jitter(
+            p, t, iters=2, center=c, axes=ax, projector=name, progress=False
+        )
+        for name in ("siddon", "fourier")
+    }
 
 
 def detector(prj, seed: int):
@@ -341,6 +358,9 @@ def main() -> None:
                          "and 20%% salt-and-pepper, instead of the default cases")  # fmt: skip
     which.add_argument("--low-dose", action="store_true",
                     help="particles and a porous body, 96 px, 45 and 90 projections, 1e2 and 1e3 photons")  # fmt: skip
+    which.add_argument("--dense", action="store_true",
+                    help="a porous body and particles, 256 px, 900 projections, detector noise, axis 12 px off: "
+                         "align_jitter with the Siddon and the Fourier projector")  # fmt: skip
     args = ap.parse_args()
     try:
         import tomopy  # noqa: F401
@@ -358,7 +378,8 @@ def main() -> None:
 
     cases = []
     noises = NOISES
-    suite = SUITES.get("realistic" if args.realistic else "low_dose" if args.low_dose else "")
+    suite = SUITES.get("realistic" if args.realistic else "low_dose" if args.low_dose else
+                       "dense" if args.dense else "")  # fmt: skip
     if suite:
         noises, families, angle_counts, size, offset = suite
         for family in families:
@@ -372,7 +393,7 @@ def main() -> None:
     if not args.no_tooth and not suite:
         cases.append(("tooth 2x320", lambda: tooth_case(args.amplitude, args.seed), 148.0))
 
-    algs = methods(has_tomopy)
+    algs = projector_methods() if args.dense else methods(has_tomopy)
     # Build projector caches and load weights outside the timings.
     warm = synthetic_case("solid", 32, 2.0, 0)
     tomopy_dl.align_jitter(warm[0], warm[1], iters=1, progress=False)

@@ -42,3 +42,9 @@ def wedge():
     op = ParallelBeamProjector(theta, 58, n, n, device="cpu")
     sino = add_poisson_noise(op(torch.from_numpy(obj)).numpy(), photons=1e4, seed=0)
     return obj, theta, op, torch.from_numpy(sino)
+
+
+@pytest.fixture(scope="session")
+def tooth_h5():
+    """The measured tooth (two rows of an APS scan, Data Exchange; see data/README.md)."""
+    return DATA / "tooth.h5"

@@ -333,7 +333,7 @@ def test_align_jitter_finds_an_off_centre_axis(caplog, monkeypatch):
     walked = float(re.search(r"rotation axis ([\d.]+) px \(near the centre given", caplog.text).group(1))
     assert abs(walked - found) < 0.5, (walked, found)
     # Without the search (the axis taken as given, the middle): what it is worth.
-    monkeypatch.setattr(alignment, "search_axis", lambda cur, theta, candidates, *a: (candidates[0], {}))
+    monkeypatch.setattr(alignment, "search_axis", lambda cur, theta, candidates, *a, **k: (candidates[0], {}))
     _, mx, my, _ = tomopy_dl.align_jitter(jittered, theta, center=46.0, device="cpu", progress=False)
     searched = max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta))
     middle = max(jitter_rmse(mx, sx), jitter_rmse(my, sy, theta))

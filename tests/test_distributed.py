@@ -94,7 +94,7 @@ def test_a_failing_slab_is_named_and_the_others_finish(client, tmp_path):
         f["exchange/data_white"][:, 2:4] = 0  # flats of rows 2-3 are dead: not a normalisation
         f["exchange/data_dark"][:, 2:4] = 10
     out = tmp_path / "out"
-    with pytest.raises(SlabFailures, match=r"1 of 3 slab\(s\) failed: rows 2:4 \(ValueError: the flat field"):
+    with pytest.raises(SlabFailures, match=r"1 of 3 slab\(s\) failed: rows 2:4 \(ValueError: .* row 2 measured"):
         recon_file(scan, out, algorithm="fbp", slab=2, progress=False, client=client)
     assert not out.exists()
     manifest = json.loads((tmp_path / ".out.partial" / "manifest.json").read_text())

@@ -68,3 +68,21 @@ def test_align_jitter_output_is_undone_by_tomopy_shift_images(ref):
     assert np.abs(np.round(sy - sy.mean()) - (true_sy - true_sy.mean())).mean() < 0.5
     back = tomopy.shift_images(jittered.copy(), np.round(sx).astype(int), np.round(sy).astype(int))
     assert back.shape == jittered.shape
+
+
+@pytest.mark.parametrize("first", ["tomopy", "tomopy_dl"])
+def test_ganrec_string_works_whichever_is_imported_first(first):
+    """``import tomopy_dl`` does not import TomoPy, and 'ganrec' is registered in either order."""
+    import subprocess
+    import sys
+
+    second = "tomopy_dl" if first == "tomopy" else "tomopy"
+    code = (
+        f"import sys; import {first}; "
+        "loaded = 'tomopy' in sys.modules; "
+        f"import {second}; import tomopy; "
+        "from tomopy.recon.algorithm import allowed_recon_kwargs; "
+        "print(loaded, 'ganrec' in allowed_recon_kwargs)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(first == "tomopy"), "True"], out

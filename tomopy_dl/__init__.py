@@ -9,7 +9,8 @@ recon
 fbp, sirt, mlem, tv, ganrec
     TomoPy algorithm callables: ``tomopy.recon(..., algorithm=tomopy_dl.ganrec)``.
 register
-    Add our string algorithm names to an installed TomoPy (done on import).
+    Add our string algorithm names to an installed TomoPy (done when TomoPy
+    is imported, before or after ``tomopy_dl``).
 align_jitter
     Projection jitter correction by a trained residual network; a drop-in
     for ``tomopy.prep.alignment.align_joint``.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 
-from .adapter.tomopy_names import register
+from .adapter.tomopy_names import register, register_when_imported
 from .util.lazy import attach
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ += ["register", "__version__"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# The product: after ``import tomopy_dl``, ``tomopy.recon(..., algorithm='ganrec')`` works.
-# Idempotent, and it loads neither torch nor TomoPy's solvers.
-register()
+# The product: after ``import tomopy_dl``, ``tomopy.recon(..., algorithm='ganrec')`` works,
+# whichever of the two is imported first. It loads neither torch nor TomoPy (TomoPy's import
+# takes 2 s: the names are added when TomoPy itself is imported).
+register_when_imported()

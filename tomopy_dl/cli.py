@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+import numpy as np
+
 from . import __version__
 from .solvers.table import ALGORITHMS, PROJECTOR, default_iterations
 
@@ -108,12 +110,6 @@ def _parser() -> argparse.ArgumentParser:
         help="; ".join(f"{name}: {spec.summary}" for name, spec in ALGORITHMS.items()) + " (default sirt)",
     )
     rec.add_argument("--num-iter", type=int, default=None, help=_iterations_help())
-    rec.add_argument(
-        "--projector",
-        default=PROJECTOR.default,
-        choices=PROJECTOR.choices,
-        help=f"{PROJECTOR.help} (default {PROJECTOR.default})",
-    )
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
     rec.add_argument(
         "--theta-range",
@@ -142,11 +138,29 @@ def _parser() -> argparse.ArgumentParser:
     align.add_argument("--iters", type=int, default=None, help="passes (default: align_jitter's)")
     align.add_argument("--axes", default="both", choices=["both", "row", "col"], help="which shifts to correct")
     align.add_argument("--weights", default=None, help="weights from train-jitter (default: the shipped ones)")
-    rec.add_argument("--center", type=float, default=None, help="rotation axis in pixels (default: width / 2)")
+    rec.add_argument(
+        "--center",
+        default="auto",
+        help="rotation axis in pixels, or 'auto': found from the data by Vo's method, logged and written to "
+        "params.json (default auto; a centre given is checked against it)",
+    )
+    rec.add_argument(
+        "--center-scan",
+        default=None,
+        metavar="START:STOP:STEP",
+        help="instead of the volume: the middle row (or the first of --slices) reconstructed about each centre "
+        "from START to STOP, one TIFF per centre and contact_sheet.png, for you to pick from",
+    )
     align.add_argument(
         "--center", type=float, default=None, help="rotation axis in pixels, refined (default: found from the data)"
     )
     for p in (rec, align):
+        p.add_argument(
+            "--projector",
+            default=PROJECTOR.default,
+            choices=PROJECTOR.choices,
+            help=f"{PROJECTOR.help} (default {PROJECTOR.default})",
+        )
         p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
         p.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
         p.add_argument("--format", default="tiff", choices=["tiff", "h5"], help="output format (default tiff)")
@@ -169,14 +183,53 @@ def _range(text: str | None, name: str, kind=float):
     return lo, hi
 
 
+def _scan(text: str) -> np.ndarray:
+    """``START:STOP:STEP`` as the centres from START to STOP (included) STEP apart."""
+    try:
+        lo, hi, step = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--center-scan must look like START:STOP:STEP, e.g. 290:300:0.5; got {text!r}") from None
+    if not (lo < hi and step > 0) or (hi - lo) / step > 200:
+        raise ValueError(f"--center-scan needs START < STOP and 0 < STEP, at most 200 centres; got {text!r}")
+    return lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
+
+
+def _center(text):
+    """``--center``: 'auto', a number, or None (align's default)."""
+    if text is None or str(text).lower() == "auto":
+        return text if text is None else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--center must be a number of pixels or 'auto', got {text!r}") from None
+
+
+def _center_scan(args) -> int:
+    from .pipeline import center_scan
+
+    rows = _range(args.slices, "slices", int)
+    options = {"projector": args.projector, **({"num_iter": args.num_iter} if args.num_iter is not None else {})}
+    if args.device is not None:
+        options["device"] = args.device
+    params = center_scan(args.input, args.out, _scan(args.center_scan), row=None if rows is None else rows[0],
+                         algorithm=args.algorithm, theta_range=_range(args.theta_range, "theta-range"),
+                         overwrite=args.overwrite, progress=not args.no_progress, **options)  # fmt: skip
+    print(f"wrote {len(params['files'])} file(s) and params.json to {args.out} in {params['seconds']:.1f} s"
+          + ("" if params["center_found"] is None else f"; the axis found from the data: {params['center_found']:.2f}"))
+    return 0
+
+
 def _file_job(args) -> int:
     from .pipeline import SlabFailures, align_file, recon_file
 
     try:
+        if args.command == "recon" and args.center_scan is not None:
+            return _center_scan(args)
         common = dict(
-            center=args.center,
+            center=_center(args.center),
             slices=_range(args.slices, "slices", int),
             device=args.device,
+            projector=args.projector,
             fmt=args.format,
             overwrite=args.overwrite,
             progress=not args.no_progress,
@@ -185,7 +238,6 @@ def _file_job(args) -> int:
             job = dict(
                 algorithm=args.algorithm,
                 num_iter=args.num_iter,
-                projector=args.projector,
                 angles=_range(args.angles, "angles"),
                 seed=args.seed,
                 slab=args.slab,

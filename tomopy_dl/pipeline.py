@@ -28,9 +28,10 @@ from tqdm.auto import tqdm
 from . import __version__
 from .adapter.standalone import recon
 from .io.dataexchange import RawProjections, projections_shape, read_raw
-from .io.output import OutputDir, StackWriter, write_params
+from .io.output import OutputDir, StackWriter, write_contact_sheet, write_named_slices, write_params
 from .prep.alignment import estimate_jitter
-from .prep.normalize import average_fields, minus_log, normalize
+from .prep.center import AGREEMENT_PX, CenterEstimate, find_center
+from .prep.normalize import average_fields, dead_pixels, fill_dead_pixels, minus_log, normalize
 from .prep.shift import shift_images
 from .solvers.table import ALGORITHMS, PROJECTOR
 from .util.chunks import images_per_chunk
@@ -44,6 +45,8 @@ __all__ = [
     "align_file",
     "default_slab",
     "SlabFailures",
+    "file_center",
+    "center_scan",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,12 +81,28 @@ def read_projections(
         Angles in radians.
     """
     tomo, flat, dark, theta = read_raw(path, slices=slices, angles=angles, theta_range=theta_range)
-    return _line_integrals(tomo, flat, dark), theta
+    bad = _dead_pixels_checked(path, dead_pixels(tomo, flat, dark), 0 if slices is None else int(slices[0]))
+    return _line_integrals(tomo, flat, dark, bad), theta
 
 
-def _line_integrals(tomo: np.ndarray, flat: np.ndarray, dark: np.ndarray) -> np.ndarray:
-    """Raw projections to float32 line integrals: flat/dark normalised, ``-log``."""
-    return np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32)
+def _dead_pixels_checked(path, bad: np.ndarray, first_row: int) -> np.ndarray:
+    """``bad``, logged; a dead row (nothing good to fill it from) refused with its number in the file."""
+    if bad.any():
+        rows = np.flatnonzero(bad.all(axis=1))
+        if rows.size:
+            raise ValueError(f"{path}: detector row {rows[0] + first_row} measured nothing in any pixel (zero, "
+                             "saturated or flat <= dark): leave it out with --slices (slices=)")  # fmt: skip
+        r, c = np.argwhere(bad)[0]
+        logger.warning("%s: %d dead detector pixel(s) (zero or saturated in every projection, or flat <= dark; the "
+                       "first at row %d, column %d) filled from their row's neighbours", path, int(bad.sum()),
+                       r + first_row, c)  # fmt: skip
+    return bad
+
+
+def _line_integrals(tomo: np.ndarray, flat: np.ndarray, dark: np.ndarray, bad: np.ndarray | None) -> np.ndarray:
+    """Raw projections to float32 line integrals: flat/dark normalised, ``-log``, ``bad`` pixels filled."""
+    prj = np.ascontiguousarray(minus_log(normalize(tomo, flat, dark)), dtype=np.float32)
+    return fill_dead_pixels(prj, bad) if bad is not None and bad.any() else prj
 
 
 class LineIntegrals:
@@ -126,12 +145,15 @@ class LineIntegrals:
         self.raw = RawProjections(path, slices=slices, theta_range=theta_range)
         self.shape, self.theta = self.raw.shape, self.raw.theta
         self._flat, self._dark = average_fields(self.raw.flat, self.raw.dark)
+        # From the fields alone (a block of projections cannot tell a dead pixel), the same for every block.
+        first = 0 if slices is None else int(slices[0])
+        self._bad = _dead_pixels_checked(path, self._flat <= self._dark, first)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, index: slice) -> np.ndarray:
-        return _line_integrals(self.raw[index], self._flat, self._dark)
+        return _line_integrals(self.raw[index], self._flat, self._dark, self._bad)
 
 
 def _versions() -> dict:
@@ -203,12 +225,91 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def file_center(
+    path: str | os.PathLike,
+    *,
+    slices: tuple[int, int] | None = None,
+    theta_range: tuple[float, float] | None = None,
+) -> CenterEstimate:
+    """The rotation axis of a Data Exchange file, found from its line integrals.
+
+    Reads ten rows about each of the middle, quarter and three-quarter rows
+    of ``slices`` (the middle alone under 30 rows), over every angle, and
+    runs :func:`tomopy_dl.prep.center.find_center` on them: Vo's method per
+    band, the median as the axis, opposite projections as a check.
+
+    Parameters
+    ----------
+    path, slices, theta_range
+        As :func:`recon_file`'s.
+
+    Returns
+    -------
+    CenterEstimate
+        ``by_row`` keyed by the file's rows.
+
+    Raises
+    ------
+    ValueError
+        When the angles span less than half a turn.
+    """
+    n_rows = projections_shape(path)[1]
+    lo, hi = (0, n_rows) if slices is None else (int(slices[0]), int(slices[1]))
+    middles = [lo + (hi - lo) * k // 4 for k in (1, 2, 3)] if hi - lo >= 30 else [(lo + hi) // 2]
+    reads, kept = [], []
+    for m in middles:
+        try:
+            reads.append(LineIntegrals(path, slices=(max(m - 5, lo), min(m + 5, hi)), theta_range=theta_range))
+            kept.append(m)
+        except ValueError as exc:  # a dead row in the band: the slabs holding it say so themselves
+            logger.info("%s: rows about %d not used to find the axis: %s", path, m, exc)
+    if not reads:
+        raise ValueError("no rows to find the axis from")
+    prj = np.concatenate([r[:] for r in reads], axis=1)
+    starts = np.cumsum([0] + [r.shape[1] for r in reads])[:-1]
+    # In the stacked bands, row (start + middle - first row of the band) has the band's rows about it.
+    rows = [int(s + m - max(m - 5, lo)) for s, m in zip(starts, kept)]
+    est = find_center(prj, reads[0].theta, rows=rows)
+    return CenterEstimate(est.center, dict(zip(kept, est.by_row.values())), est.pair)
+
+
+def _resolve_center(path, center, lo: int, hi: int, theta_range, n_cols: int) -> tuple[float, dict]:
+    """The centre a file job uses (``center``, or found when 'auto' or None) and what params.json records of it."""
+    auto = center is None or (isinstance(center, str) and center.lower() == "auto")
+    if isinstance(center, str) and not auto:
+        raise ValueError(f"center must be a number of pixels or 'auto', got {center!r}")
+    try:
+        est = file_center(path, slices=(lo, hi), theta_range=theta_range)
+    except ValueError as exc:  # less than half a turn: nothing to find it from
+        if auto:
+            c = as_center(None, n_cols)
+            warnings.warn(f"{path}: the rotation axis cannot be found from the data ({exc}); the detector middle "
+                          f"{c:g} is used: pass --center (center=) if it is not the axis", UserWarning, stacklevel=3)
+            return c, {"found": None, "middle": c}
+        logger.info("recon %s: centre %s as given (%s)", path, center, exc)
+        return as_center(center, n_cols), {"given": float(center)}
+    record = {"found": round(est.center, 3), "by_row": {str(r): round(c, 3) for r, c in est.by_row.items()},
+              "pair": None if est.pair is None else round(est.pair, 3), "agrees": est.agrees}  # fmt: skip
+    if not est.agrees:
+        warnings.warn(f"{path}: the axis estimates disagree (spread {est.spread:.1f} px): {est.describe()}; "
+                      "check a slice, or try --center-scan", UserWarning, stacklevel=3)  # fmt: skip
+    if auto:
+        logger.info("recon %s: rotation axis found at %s", path, est.describe())
+        return as_center(est.center, n_cols), record
+    c = as_center(center, n_cols)
+    record["given"] = c
+    if abs(c - est.center) > AGREEMENT_PX:
+        warnings.warn(f"{path}: --center {c:g} is {c - est.center:+.1f} px from the axis found in the data "
+                      f"({est.describe()})", UserWarning, stacklevel=3)  # fmt: skip
+    return c, record
+
+
 def recon_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
     *,
     algorithm: str = "sirt",
-    center: float | None = None,
+    center: float | str | None = "auto",
     slices: tuple[int, int] | None = None,
     angles: tuple[float, float] | None = None,
     num_iter: int | None = None,
@@ -232,8 +333,14 @@ def recon_file(
         Output folder; refused if it exists, unless ``overwrite``.
     algorithm : str
         A name of :data:`tomopy_dl.solvers.table.ALGORITHMS`.
-    center : float, optional
-        Rotation axis in detector pixels; ``cols / 2`` by default.
+    center : float or 'auto'
+        Rotation axis in detector pixels. ``'auto'`` (or None, the default):
+        found from the data by :func:`file_center` (Vo's method on a few
+        rows, over all the file's angles), logged at INFO and recorded in
+        ``params.json``. A centre given is checked against it: more than
+        :data:`~tomopy_dl.prep.center.AGREEMENT_PX` apart, a warning says by
+        how much. Over less than half a turn there is nothing to find it
+        from: the detector middle, with a warning.
     slices : (int, int), optional
         Detector rows ``[start, stop)``.
     angles : (float, float), optional
@@ -291,6 +398,9 @@ def recon_file(
     as_choice(fmt, "format", _FORMATS)
     if num_iter is not None and "num_iter" not in spec.defaults:
         raise ValueError(f"{algorithm} takes no number of iterations; leave num_iter (--num-iter) out")
+    if num_iter is not None and (isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer))
+                                 or num_iter < 1):  # fmt: skip
+        raise ValueError(f"num_iter (--num-iter) must be a whole number of iterations, at least 1; got {num_iter!r}")
     if slab is not None and (isinstance(slab, bool) or not isinstance(slab, (int, np.integer)) or slab < 1):
         raise ValueError(f"slab must be a positive number of detector rows, got {slab!r}")
     t0 = time.perf_counter()
@@ -300,7 +410,6 @@ def recon_file(
         raise ValueError(
             f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}"
         )
-    c = as_center(center, n_cols)
     # Bad angles or a file without them show up here, once, before any work.
     _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
     # Refuse early, before any work: the output's safety, its lock and its disk space.
@@ -308,6 +417,7 @@ def recon_file(
         out, overwrite=overwrite, inputs=[path], expected_bytes=4 * (hi - lo) * n_cols * n_cols, resumable=True
     )
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
+    c, center_record = _resolve_center(path, center, lo, hi, theta_range, n_cols)
     options: dict = {"progress": bool(progress and client is None)}
     options["projector"] = as_choice(str(projector).lower(), "projector", PROJECTOR.choices)
     if device is not None:
@@ -385,6 +495,7 @@ def recon_file(
             "input": str(Path(path).resolve()),
             "algorithm": algorithm,
             "center": c,
+            "center_estimate": center_record,
             "slices": list(slices) if slices else None,
             "slab": slab,
             "cluster": getattr(getattr(client, "scheduler", None), "address", None),
@@ -434,6 +545,80 @@ def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):
         future.release()
 
 
+def center_scan(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    centers,
+    *,
+    row: int | None = None,
+    algorithm: str = "fbp",
+    theta_range: tuple[float, float] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options,
+) -> dict:
+    """One slice reconstructed about each of a range of centres, for a person to pick from.
+
+    TomoPy's ``write_center`` and tomopy-cli's try mode: writes
+    ``center_0295.50.tiff`` (one per centre, named by it), ``contact_sheet.png``
+    (all of them on one grey scale, titled by centre, the one found from
+    the data marked) and ``params.json`` into ``out``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The Data Exchange file.
+    out : str or path-like
+        Output folder; refused if it exists, unless ``overwrite``.
+    centers : sequence of float
+        The centres to try, in detector pixels.
+    row : int, optional
+        The detector row; the middle one by default.
+    algorithm : str
+        A name of :data:`tomopy_dl.solvers.table.ALGORITHMS`; ``'fbp'`` by default.
+    theta_range, overwrite, progress
+        As :func:`recon_file`'s.
+    **options
+        The algorithm's keywords (``num_iter``, ``projector``, ``device``, ...).
+
+    Returns
+    -------
+    dict
+        What ``params.json`` records, with ``files`` and ``seconds``.
+    """
+    as_choice(algorithm, "algorithm", tuple(ALGORITHMS))
+    n_proj, n_rows, n_cols = projections_shape(path)
+    r = n_rows // 2 if row is None else int(row)
+    if not 0 <= r < n_rows:
+        raise ValueError(f"row {r} is outside the detector's {n_rows} rows")
+    trials = np.asarray([as_center(c, n_cols) for c in np.atleast_1d(centers)], np.float64)
+    if trials.size == 0:
+        raise ValueError("no centres to try: pass START:STOP:STEP with START < STOP")
+    guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * trials.size * n_cols * n_cols)
+    t0 = time.perf_counter()
+    prj, theta = read_projections(path, slices=(r, r + 1), theta_range=theta_range)
+    try:
+        found = file_center(path, slices=(r, r + 1), theta_range=theta_range).center
+    except ValueError:  # less than half a turn: nothing to mark
+        found = None
+    images = {}
+    for c in tqdm(trials, desc="centres", disable=not progress, leave=False):
+        images[f"center_{c:07.2f}"] = recon(prj, theta, center=float(c), algorithm=algorithm, **options)[0]
+    with guard as folder:
+        files = write_named_slices(folder, images)
+        titles = {f"{c:.2f}" + (" (found)" if found is not None and abs(c - found) < 0.13 else ""): img
+                  for c, img in zip(trials, images.values())}  # fmt: skip
+        write_contact_sheet(folder / "contact_sheet.png", titles,
+                            f"{Path(path).name}, row {r}: {algorithm} about each centre"
+                            + ("" if found is None else f" (found from the data: {found:.2f})"))  # fmt: skip
+        params = {"command": "center-scan", "input": str(Path(path).resolve()), "row": r, "algorithm": algorithm,
+                  "centers": trials.tolist(), "center_found": found, "options": options,
+                  "files": [*files, "contact_sheet.png"], "versions": _versions()}  # fmt: skip
+        params["seconds"] = round(time.perf_counter() - t0, 3)
+        write_params(folder, params)
+    return params
+
+
 def align_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
@@ -444,6 +629,7 @@ def align_file(
     axes: str = "both",
     weights=None,
     device=None,
+    projector: str = "auto",
     fmt: str = "tiff",
     overwrite: bool = False,
     progress: bool = True,
@@ -469,7 +655,8 @@ def align_file(
         prj = LineIntegrals(path, slices=slices)
         theta = prj.theta
         sx, sy, conv = estimate_jitter(
-            prj, theta, center=c, axes=axes, weights=weights, device=device, progress=progress, **more
+            prj, theta, center=c, axes=axes, weights=weights, device=device, projector=projector, progress=progress,
+            **more,
         )
         writer = StackWriter(folder, "projections", fmt, prj.shape)
         step = images_per_chunk(4 * prj.shape[1] * prj.shape[2])
@@ -483,6 +670,7 @@ def align_file(
             "center": c,
             "slices": list(slices) if slices else None,
             "axes": axes,
+            "projector": projector,
             "weights": str(weights) if weights else "shipped",
             "conv_px": [float(c) for c in conv],
             "rms_shift_px": [float(np.sqrt(np.mean(sx**2))), float(np.sqrt(np.mean(sy**2)))],

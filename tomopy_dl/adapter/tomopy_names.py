@@ -14,12 +14,14 @@ only ``num_gridx``, ``num_gridy``, ``num_iter`` and ``device``; the callable
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import logging
+import sys
 import threading
 from collections.abc import Callable
 
-__all__ = ["register", "STRING_ALGORITHMS"]
+__all__ = ["register", "register_when_imported", "STRING_ALGORITHMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ def register() -> list[str]:
     """Make our string algorithm names known to an installed TomoPy.
 
     Idempotent, and a silent no-op (returning ``[]``) when TomoPy is not
-    importable. Called by ``import tomopy_dl``.
+    importable. It imports TomoPy: ``import tomopy_dl`` calls
+    :func:`register_when_imported` instead, which calls this when TomoPy is imported.
 
     Returns
     -------
@@ -84,3 +87,82 @@ def register() -> list[str]:
             algorithm_module.allowed_recon_kwargs[name] = list(allowed)
             setattr(extern, "c_" + name, func)
     return sorted(STRING_ALGORITHMS)
+
+
+#: The module whose import means TomoPy's table of string algorithms exists.
+_TABLE_MODULE = "tomopy.recon.algorithm"
+
+
+class _CallAfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``callback(module)`` once ``target`` has been imported, by whatever import, then leaves.
+
+    It finds nothing itself: it asks the finders after it for ``target``'s
+    spec and wraps that spec's loader, so the module loads exactly as it
+    would have, and the callback runs when it has.
+    """
+
+    def __init__(self, target: str, callback: Callable):
+        self.target, self.callback = target, callback
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.target:
+            return None
+        for finder in [f for f in sys.meta_path if f is not self]:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenCall(spec.loader, self)
+        return spec
+
+    def done(self, module) -> None:
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        self.callback(module)
+
+
+class _ThenCall(importlib.abc.Loader):
+    """A loader that is ``loader`` and then calls its finder's ``done``."""
+
+    def __init__(self, loader, finder: _CallAfterImport):
+        self._loader, self._finder = loader, finder
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        self._finder.done(module)
+
+    def __getattr__(self, name: str):  # get_code, get_resource_reader, ...: the loader's own
+        return getattr(self._loader, name)
+
+
+def register_when_imported() -> str:
+    """Register our string names now if TomoPy is imported, or the moment it is.
+
+    ``import tomopy_dl`` calls this instead of importing TomoPy (2 s of
+    scipy and friends): with TomoPy already imported the names are added at
+    once; with TomoPy installed but not imported, an import hook adds them
+    right after ``tomopy.recon.algorithm`` loads, and removes itself;
+    without TomoPy, nothing happens.
+
+    Returns
+    -------
+    str
+        ``'registered'``, ``'on import'`` or ``'no tomopy'``.
+    """
+    if _TABLE_MODULE in sys.modules:
+        register()
+        return "registered"
+    if importlib.util.find_spec("tomopy") is None:  # looks on the path; imports nothing
+        return "no tomopy"
+    with _LOCK:
+        if not any(isinstance(f, _CallAfterImport) and f.target == _TABLE_MODULE for f in sys.meta_path):
+            sys.meta_path.insert(0, _CallAfterImport(_TABLE_MODULE, lambda module: register()))
+    return "on import"

@@ -1,4 +1,4 @@
-"""Data Exchange (APS HDF5) input through dxchange."""
+"""Data Exchange (APS HDF5) input: through dxchange where it is installed, else h5py."""
 
 from __future__ import annotations
 
@@ -27,6 +27,29 @@ def import_dxchange():
     return dxchange
 
 
+def _dxchange_if_installed():
+    """dxchange where it is importable (the reader TomoPy users have), else None: h5py reads the file."""
+    try:
+        return import_dxchange()
+    except ImportError:
+        return None
+
+
+def _read_fields(path: str, slices: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Flats, darks (rows ``slices``) and angles in radians (None where the file has none), by h5py.
+
+    What ``dxchange.read_aps_32id`` returns for them, for files that hold all three.
+    """
+    import h5py
+
+    rows = slice(None) if slices is None else slice(*slices)
+    with h5py.File(path, "r") as f:
+        flat = f["exchange/data_white"][:, rows]
+        dark = f["exchange/data_dark"][:, rows]
+        theta = np.deg2rad(f["exchange/theta"][:]) if "exchange/theta" in f else None
+    return flat, dark, theta
+
+
 def projections_shape(path: str | os.PathLike) -> tuple[int, int, int]:
     """``(nangles, rows, cols)`` of a Data Exchange file's ``/exchange/data``, read from its metadata.
 
@@ -43,15 +66,30 @@ def projections_shape(path: str | os.PathLike) -> tuple[int, int, int]:
     import h5py
 
     try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("exchange/data", "exchange/data_white", "exchange/data_dark") if k not in f]
-            shape = f["exchange/data"].shape if "exchange/data" in f else None
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from exc
+    with f:
+        missing = [k for k in ("exchange/data", "exchange/data_white", "exchange/data_dark") if k not in f]
+        shapes = {}
+        for k in ("exchange/data", "exchange/data_white", "exchange/data_dark", "exchange/theta"):
+            try:
+                if k in f:
+                    shapes[k] = f[k].shape
+            except (KeyError, RuntimeError, OSError) as exc:  # a damaged object header or B-tree
+                raise ValueError(f"{str(path)!r}: the dataset /{k} cannot be read ({exc}); the file is damaged") \
+                    from None
+        shape = shapes.get("exchange/data")
     if missing:
         raise ValueError(f"{str(path)!r} lacks the Data Exchange dataset(s) {', '.join('/' + m for m in missing)}")
     if len(shape) != 3:
         raise ValueError(f"{str(path)!r}: /exchange/data must be 3D (angles, rows, cols), got shape {shape}")
+    for name in ("exchange/data_white", "exchange/data_dark"):  # a field of other rows would broadcast silently
+        if len(shapes[name]) != 3 or shapes[name][1:] != shape[1:]:
+            raise ValueError(
+                f"{str(path)!r}: /{name} has frames of {' x '.join(map(str, shapes[name][1:]))} pixels, the "
+                f"projections {shape[1]} x {shape[2]}; flats and darks must be taken with the same detector region"
+            )
     return tuple(int(n) for n in shape)
 
 
@@ -115,9 +153,12 @@ class RawProjections:
                 )
             slices = (lo, hi)
         self.path, self._sino = str(path), slices
-        self._dxchange = import_dxchange()
-        # One projection with the fields: dxchange's fallbacks (a flat_field_value and the like) still apply.
-        _, self.flat, self.dark, theta = self._dxchange.read_aps_32id(self.path, proj=(0, 1), sino=slices)
+        self._dxchange = _dxchange_if_installed()
+        if self._dxchange is not None:
+            # One projection with the fields: dxchange's fallbacks (a flat_field_value and the like) still apply.
+            _, self.flat, self.dark, theta = self._dxchange.read_aps_32id(self.path, proj=(0, 1), sino=slices)
+        else:
+            self.flat, self.dark, theta = _read_fields(self.path, slices)
         n = shape[0]
         if theta_range is not None:
             theta = np.deg2rad(np.linspace(float(theta_range[0]), float(theta_range[1]), n))
@@ -133,11 +174,16 @@ class RawProjections:
                     UserWarning,
                     stacklevel=3,
                 )
-                if np.size(theta) != n:  # dxchange guessed from the one projection read
+                if theta is None or np.size(theta) != n:  # dxchange guessed from the one projection read
                     theta = np.deg2rad(np.linspace(0.0, 180.0, n))
         self.theta = np.asarray(theta, dtype=np.float32)
         if self.theta.size != n:
             raise ValueError(f"{str(path)!r} has {self.theta.size} angles for {n} projections")
+        if n > 1 and float(np.ptp(self.theta)) == 0.0:
+            raise ValueError(
+                f"{str(path)!r}: all {n} angles are {np.rad2deg(float(self.theta[0])):g} degrees (/exchange/theta "
+                "never filled in?); pass --theta-range START:STOP (theta_range) to give the scan's range"
+            )
         self.shape = (n, shape[1] if slices is None else slices[1] - slices[0], shape[2])
 
     def __len__(self) -> int:
@@ -148,7 +194,13 @@ class RawProjections:
         if not isinstance(index, slice):
             raise TypeError(f"index RawProjections with a slice of projections (raw[a:b]), got {index!r}")
         start, stop, step = index.indices(self.shape[0])
-        return self._dxchange.read_hdf5(self.path, "exchange/data", slc=((start, stop, step), self._sino))
+        if self._dxchange is not None:
+            return self._dxchange.read_hdf5(self.path, "exchange/data", slc=((start, stop, step), self._sino))
+        import h5py
+
+        rows = slice(None) if self._sino is None else slice(*self._sino)
+        with h5py.File(self.path, "r") as f:
+            return f["exchange/data"][start:stop:step, rows]
 
 
 def read_raw(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OutputDir", "StackWriter", "write_stack"]
+__all__ = ["OutputDir", "StackWriter", "write_stack", "write_named_slices", "write_contact_sheet"]
 
 logger = logging.getLogger(__name__)
 
@@ -260,11 +260,7 @@ class StackWriter:
             raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
         self.folder, self.name, self.fmt, self.shape = Path(folder), name, fmt, tuple(int(n) for n in shape)
         self._h5 = None
-        if fmt == "tiff":
-            from .dataexchange import import_dxchange
-
-            self._dxchange = import_dxchange()
-        else:
+        if fmt == "h5":
             import h5py
 
             path = self.folder / f"{name}.h5"
@@ -297,7 +293,10 @@ class StackWriter:
         """Write ``block`` (k, ...) as slices ``start .. start + k - 1``."""
         block = np.asarray(block, np.float32)
         if self.fmt == "tiff":
-            self._dxchange.write_tiff_stack(block, fname=str(self.folder / self.name), start=int(start), overwrite=True)
+            import tifffile  # dxchange's names (NAME_00000.tiff), without needing dxchange
+
+            for i, img in enumerate(block, start=int(start)):
+                tifffile.imwrite(self.folder / f"{self.name}_{i:05d}.tiff", img)
         else:
             self._dset[start : start + block.shape[0]] = block
             self._h5.flush()  # a crash after this keeps the block for a resumed run
@@ -324,3 +323,37 @@ def write_stack(data: np.ndarray, folder: Path, name: str, fmt: str = "tiff") ->
 def write_params(folder: Path, params: dict) -> None:
     """Record every parameter of a run as ``params.json``."""
     (folder / "params.json").write_text(json.dumps(params, indent=2, default=str) + "\n")
+
+
+def write_named_slices(folder: Path, images: dict[str, np.ndarray]) -> list[str]:
+    """Write each 2D image as ``folder / (name + '.tiff')``, float32; returns the file names."""
+    import tifffile
+
+    names = []
+    for name, img in images.items():
+        tifffile.imwrite(Path(folder) / f"{name}.tiff", np.asarray(img, np.float32))
+        names.append(f"{name}.tiff")
+    return names
+
+
+def write_contact_sheet(path: Path, images: dict[str, np.ndarray], title: str = "") -> None:
+    """One PNG of 2D images in a grid, each titled by its key, on one grey scale (1st-99th percentile of all)."""
+    from matplotlib.figure import Figure  # only here: matplotlib is slow to import
+
+    n = len(images)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    stack = np.stack(list(images.values()))
+    lo, hi = (float(v) for v in np.percentile(stack, [1, 99]))
+    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (name, img) in zip(axes, images.items()):
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from tqdm.auto import trange
 
 from ..networks.jitter import network_input
-from ..physics import estimate_matrix_bytes, get_projector, memory_budget
+from ..physics import PROJECTOR_CHOICES, choose_projector, estimate_matrix_bytes, get_projector, memory_budget
 from ..solvers.analytic import fbp
 from ..solvers.iterative import mlem, sirt
 from ..util.chunks import images_per_chunk
@@ -209,7 +209,13 @@ class _Padded:
 
 
 def rough_reprojection(
-    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str = "sirt", num_iter: int = 5
+    prj: torch.Tensor,
+    theta: np.ndarray,
+    center: float,
+    algorithm: str = "sirt",
+    num_iter: int = 5,
+    *,
+    projector: str = "siddon",
 ) -> torch.Tensor:
     """Steps A and B: reconstruct every row of a stack roughly, and reproject it.
 
@@ -234,6 +240,8 @@ def rough_reprojection(
         FBP alone, or FBP (clipped at zero) followed by ``num_iter``
         iterations of SIRT or MLEM.
     num_iter : int
+    projector : {'siddon', 'fourier', 'auto'}
+        The projector of steps A and B (see :func:`tomopy_dl.physics.get_projector`).
 
     Returns
     -------
@@ -244,11 +252,17 @@ def rough_reprojection(
     --------
     held_out_reprojection : each projection predicted without its own data.
     """
-    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=False)[0]
+    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=False, projector=projector)[0]
 
 
 def held_out_reprojection(
-    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str = "sirt", num_iter: int = 5
+    prj: torch.Tensor,
+    theta: np.ndarray,
+    center: float,
+    algorithm: str = "sirt",
+    num_iter: int = 5,
+    *,
+    projector: str = "siddon",
 ) -> torch.Tensor:
     """Each projection as predicted by a rough reconstruction that was not given it.
 
@@ -282,15 +296,24 @@ def held_out_reprojection(
     >>> bool(torch.linalg.vector_norm(rep - prj) < 0.2 * torch.linalg.vector_norm(prj))
     True
     """
-    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=True)[1]
+    return _reprojection(prj, theta, center, algorithm, num_iter, held_out=True, projector=projector)[1]
 
 
 def _reprojection(
-    prj: torch.Tensor, theta: np.ndarray, center: float, algorithm: str, num_iter: int, held_out: bool
+    prj: torch.Tensor,
+    theta: np.ndarray,
+    center: float,
+    algorithm: str,
+    num_iter: int,
+    held_out: bool,
+    *,
+    projector: str = "siddon",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`rough_reprojection`'s result and, with ``held_out``, :func:`held_out_reprojection`'s."""
     n, rows, cols = prj.shape
     dev = prj.device
+    # Resolved once for the whole stack: the halves and the rest are parts of one geometry.
+    projector = choose_projector(projector, theta, cols, cols, dev)
     used = reconstruction_angles(theta, cols)
     order = used[np.argsort(theta[used], kind="stable")]
     halves = (np.sort(order[0::2]), np.sort(order[1::2]))
@@ -300,14 +323,16 @@ def _reprojection(
     # matrix-free). Matrices are built only where all of them fit the budget at once; otherwise the
     # cache would drop and rebuild them on every use. Measured at 900 projections of 256 columns
     # (450 of them unused): their projection took 0.24 s by matrix, 2.89 s matrix-free, for 64 rows.
-    halves_bytes = sum(estimate_matrix_bytes(theta[h], cols, cols, cols) for h in halves)
+    siddon = projector == "siddon"  # the Fourier projector has no matrix to budget
+    halves_bytes = sum(estimate_matrix_bytes(theta[h], cols, cols, cols) for h in halves) if siddon else 0
     budget = memory_budget()
-    fit = _fitting_prefix(theta[rest], cols, budget - halves_bytes) if halves_bytes <= budget else 0
+    if not siddon:
+        fit = rest.size
+    else:
+        fit = _fitting_prefix(theta[rest], cols, budget - halves_bytes) if halves_bytes <= budget else 0
 
     def geometry(angles: np.ndarray, matrix: bool, forward_only: bool = False):
-        # Siddon, whatever the size: the jitter suites were measured on it, and the Fourier
-        # projector has not been measured on them yet (issue 32, item 6).
-        return get_projector(theta[angles], cols, cols, cols, center=center, device=dev, projector="siddon",
+        return get_projector(theta[angles], cols, cols, cols, center=center, device=dev, projector=projector,
                              method="auto" if matrix else "matrix_free", forward_only=forward_only)  # fmt: skip
 
     parts = [geometry(h, halves_bytes <= budget) for h in halves]
@@ -443,6 +468,7 @@ def coarse_start(
     keep: torch.Tensor,
     *,
     judge_rows: bool = False,
+    projector: str = "siddon",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The starting displacements, from projection invariants, kept only if they help.
 
@@ -457,6 +483,7 @@ def coarse_start(
     With ``judge_rows``, the starts are judged on up to 32 evenly spaced rows
     (step A reconstructs each row on its own, so that is the same residual on
     fewer rows, at a fraction of the cost), and no reprojection is returned.
+    ``projector`` is step A+B's, as in :func:`rough_reprojection`.
 
     Returns
     -------
@@ -486,7 +513,7 @@ def coarse_start(
     for cand in candidates:
         cur = displace(work, -cand[:, 0], -cand[:, 1])
         seen = cur if pick is None else cur[:, pick].contiguous()
-        rep = rough_reprojection(seen, theta, center, algorithm, num_iter)
+        rep = rough_reprojection(seen, theta, center, algorithm, num_iter, projector=projector)
         res = _inconsistency(seen, rep, judged)
         if best is None or res < best[3]:
             best = (cand, cur, rep if pick is None else None, res)
@@ -500,6 +527,8 @@ def search_axis(
     algorithm: str,
     num_iter: int,
     region: tuple,
+    *,
+    projector: str = "siddon",
 ) -> tuple[float, dict[float, float]]:
     """The rotation axis that makes a stack most consistent, from a few candidates.
 
@@ -521,7 +550,7 @@ def search_axis(
     theta : ndarray, shape (nangles,)
     candidates : list of float
         Axes in pixels of ``cur``; the first is kept if none can be compared.
-    algorithm, num_iter
+    algorithm, num_iter, projector
         Step A, as in :func:`rough_reprojection`.
     region : tuple of slices
         The part of the projections that is compared (see :func:`_inner_region`).
@@ -552,7 +581,7 @@ def search_axis(
         if c not in scores:
             whole = int(np.floor(half_steps / 2))
             moved = displace(sub, torch.zeros(n, device=sub.device), torch.full((n,), -float(whole), device=sub.device))
-            rep = rough_reprojection(moved, theta, c - whole, algorithm, num_iter)
+            rep = rough_reprojection(moved, theta, c - whole, algorithm, num_iter, projector=projector)
             scores[c] = float(_inconsistency(moved, rep, cols_only))
         return scores[c]
 
@@ -616,6 +645,7 @@ def align_jitter(
     estimator: str = "resnet",
     coarse: bool = True,
     background: str | None = "auto",
+    projector: str = "auto",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Correct projection jitter with a trained residual network.
@@ -703,6 +733,13 @@ def align_jitter(
         subtracts when the projections' totals agree better without it
         (:func:`~.normalize.background_levels`); the projections returned
         keep the caller's values either way.
+    projector : {'auto', 'siddon', 'fourier'}
+        The projector of the rough reconstructions and reprojections (steps A
+        and B), on the working copy. ``'auto'``: the Fourier one where the
+        working copy's width squared times the angles reaches ``256^3``
+        (:func:`tomopy_dl.physics.choose_projector`), so from 256 angles of a
+        256-wide copy; Siddon below. Measured by ``benchmarks/jitter.py
+        --dense``: see README.rst, "Jitter correction at beamline size".
     progress : bool
         Show a tqdm bar over the passes.
 
@@ -756,6 +793,7 @@ def align_jitter(
         estimator=estimator,
         coarse=coarse,
         background=background,
+        projector=projector,
         progress=progress,
     )
     # The move, a few projections at a time into the one full-size array returned.
@@ -786,6 +824,7 @@ def estimate_jitter(
     estimator: str = "resnet",
     coarse: bool = True,
     background: str | None = "auto",
+    projector: str = "auto",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The jitter of a projection stack that need not fit in memory: :func:`align_jitter`'s shifts.
@@ -805,7 +844,7 @@ def estimate_jitter(
         Projection angles in radians.
     iters, center, algorithm, num_iter, weights, device, batch_size
         As :func:`align_jitter`'s.
-    axes, keep_mean, refine, despeckle, work_size, estimator, coarse, progress
+    axes, keep_mean, refine, despeckle, work_size, estimator, coarse, background, projector, progress
         As :func:`align_jitter`'s.
 
     Returns
@@ -845,6 +884,7 @@ def estimate_jitter(
     as_choice(background, "background", ("auto", "edges", None))
     as_choice(despeckle, "despeckle", (True, False, "auto"))
     as_choice(estimator, "estimator", _ESTIMATORS)
+    as_choice(projector, "projector", PROJECTOR_CHOICES)
     c = as_center(center, cols)
 
     dev = resolve_device(device)
@@ -876,6 +916,8 @@ def estimate_jitter(
         if filtered:
             logger.info("align_jitter: impulse noise detected, estimating on median-filtered projections")
         factors = torch.tensor([fr, fc], device=dev)
+        projector = choose_projector(projector, theta, work.shape[2], work.shape[2], dev)
+        logger.info("align_jitter: %s projector on the %dx%d working copy", projector, *work.shape[1:])
         wc = c / fc
         cum = torch.zeros(n, 2, device=dev)  # displacement of each projection, working pixels
         conv = np.zeros(iters)
@@ -885,7 +927,8 @@ def estimate_jitter(
         if center is None and _half_turn(theta):
             c_start = _plausible(centroid_axis(work, theta), work.shape[2], wc)
         if coarse:
-            cum, cur, _, res = coarse_start(work, theta, c_start, algorithm, num_iter, keep, judge_rows=True)
+            cum, cur, _, res = coarse_start(work, theta, c_start, algorithm, num_iter, keep, judge_rows=True,
+                                            projector=projector)  # fmt: skip
             logger.info(
                 "align_jitter coarse start: RMS %.3f px, residual %.4g",
                 float(torch.sqrt(((cum * factors) ** 2).sum(dim=1).mean())),
@@ -900,7 +943,8 @@ def estimate_jitter(
         offset = torch.zeros(2, device=dev)
         if _half_turn(theta):
             candidates = [c_start] + ([] if center is not None else _axis_candidates(cur, theta))
-            found, scores = search_axis(cur, theta, candidates, algorithm, num_iter, _inner_region(work.shape, cum))
+            found, scores = search_axis(cur, theta, candidates, algorithm, num_iter, _inner_region(work.shape, cum),
+                                        projector=projector)  # fmt: skip
             offset[1] = found - c_start
             logger.info(
                 "align_jitter: rotation axis %.2f px (%s; tried %s)",
@@ -922,7 +966,7 @@ def estimate_jitter(
         def reproject(x: torch.Tensor, held_out: bool = reads_rows) -> tuple[torch.Tensor, torch.Tensor | None]:
             """Steps A and B: the reprojection and, where rows are read, the held-out one (from the
             same two half reconstructions, so at little extra cost)."""
-            return _reprojection(x, theta, c_start, algorithm, num_iter, held_out)
+            return _reprojection(x, theta, c_start, algorithm, num_iter, held_out, projector=projector)
 
         cur = move(cum)
         rep, held = reproject(cur)

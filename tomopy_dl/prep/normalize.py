@@ -8,7 +8,15 @@ import torch
 
 from ..util.validation import as_float32_array
 
-__all__ = ["normalize", "minus_log", "average_fields", "edge_background", "background_levels"]
+__all__ = [
+    "normalize",
+    "minus_log",
+    "average_fields",
+    "dead_pixels",
+    "fill_dead_pixels",
+    "edge_background",
+    "background_levels",
+]
 
 # Dead or hot detector pixels can have flat <= dark; most of the detector cannot.
 _MAX_DEAD_FRACTION = 0.5
@@ -81,6 +89,62 @@ def normalize(prj, flat, dark, cutoff: float | None = None) -> np.ndarray:
     if cutoff is not None:
         np.minimum(out, cutoff, out=out)
     return out.astype(np.float32)
+
+
+def dead_pixels(tomo, flat, dark) -> np.ndarray:
+    """Detector pixels that measured nothing: flat at or below dark, or zero (or saturated) in every projection.
+
+    Parameters
+    ----------
+    tomo : array_like, shape (nangles, rows, cols)
+        Raw projections, as stored (an integer type's largest value is saturation).
+    flat, dark : array_like, shape (nflat, rows, cols) or (rows, cols)
+
+    Returns
+    -------
+    ndarray of bool, shape (rows, cols)
+
+    Examples
+    --------
+    >>> tomo = np.full((4, 1, 5), 50, np.uint16); tomo[:, 0, 1] = 0; tomo[:, 0, 3] = 65535
+    >>> flat, dark = np.full((2, 1, 5), 100.0), np.zeros((2, 1, 5)); dark[:, 0, 4] = 200
+    >>> dead_pixels(tomo, flat, dark)[0].tolist()
+    [False, True, False, True, True]
+    """
+    t = np.asarray(tomo)
+    f, d = average_fields(flat, dark)
+    bad = (f <= d) | (t.max(axis=0) <= 0)
+    if np.issubdtype(t.dtype, np.integer):
+        bad |= t.min(axis=0) >= np.iinfo(t.dtype).max
+    return bad
+
+
+def fill_dead_pixels(prj: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Line integrals with each dead pixel replaced from the nearest good pixels of its row (linear), in place.
+
+    As TomoPy users fix them with ``remove_outlier``: a dead pixel is a ring
+    in every slice through it, and a value 1e6 times off ruins the whole
+    slice. A row with no good pixel cannot be filled from its own row.
+
+    Raises
+    ------
+    ValueError
+        For a row with no good pixel (a dead detector row).
+
+    Examples
+    --------
+    >>> prj = np.array([[[1.0, 9.0, 3.0, 9.0]]], np.float32)
+    >>> fill_dead_pixels(prj, np.array([[False, True, False, True]]))[0, 0].tolist()
+    [1.0, 2.0, 3.0, 3.0]
+    """
+    cols = np.arange(bad.shape[1])
+    for r in np.flatnonzero(bad.any(axis=1)):
+        good = ~bad[r]
+        if not good.any():
+            raise ValueError(f"detector row {r} measured nothing in any pixel (dead); leave it out (--slices)")
+        for i in range(prj.shape[0]):  # one projection at a time: memory stays one row
+            prj[i, r, bad[r]] = np.interp(cols[bad[r]], cols[good], prj[i, r, good])
+    return prj
 
 
 def minus_log(transmission, floor: float = 1e-6) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""The rotation axis found from the data: Vo's method, the file job's centre, and the centre scan."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from tomopy_dl.prep.center import AGREEMENT_PX, find_center, find_center_vo
+from tomopy_dl.sim import make_object, project
+
+
+@pytest.mark.parametrize("center", [35.0, 28.5, 37.25])
+def test_vo_finds_the_centre_projections_were_made_about(center):
+    """recon's convention (TomoPy's find_center_vo says half a pixel less), to the fine step."""
+    theta = np.linspace(0, np.pi, 180, endpoint=False).astype(np.float32)
+    prj = project(make_object("porous", 64, 3, seed=1), theta, center=center, pad=False)
+    assert abs(find_center_vo(prj, theta) - center) <= 0.25
+
+
+def test_vo_uses_the_first_half_of_a_full_turn():
+    theta = np.linspace(0, 2 * np.pi, 360, endpoint=False).astype(np.float32)
+    prj = project(make_object("porous", 64, 3, seed=2), theta, center=33.0, pad=False)
+    assert abs(find_center_vo(prj, theta) - 33.0) <= 0.25
+
+
+def test_vo_refuses_less_than_half_a_turn():
+    theta = np.linspace(0, np.deg2rad(120), 90).astype(np.float32)
+    prj = np.ones((90, 2, 32), np.float32)
+    with pytest.raises(ValueError, match="half a turn"):
+        find_center_vo(prj, theta)
+
+
+def test_find_center_reports_rows_and_pair():
+    theta = np.linspace(0, np.pi, 181).astype(np.float32)
+    prj = project(make_object("porous", 64, 40, seed=3), theta, center=30.5, pad=False)
+    est = find_center(prj, theta)
+    assert sorted(est.by_row) == [10, 20, 30]
+    assert abs(est.center - 30.5) <= 0.25 and est.agrees and est.spread <= AGREEMENT_PX
+    assert "30.50 at row 20" in est.describe()
+
+
+def test_recon_file_finds_the_tooth_axis_and_records_it(tooth_h5, tmp_path):
+    """The tooth turns about 295.5 (TomoPy's find_center_vo: 295.0, counted from the first pixel's centre)."""
+    from tomopy_dl.pipeline import recon_file
+
+    params = recon_file(tooth_h5, tmp_path / "rec", algorithm="fbp", progress=False)
+    assert params["center"] == pytest.approx(295.5, abs=0.25)
+    record = json.loads((tmp_path / "rec" / "params.json").read_text())["center_estimate"]
+    assert record["found"] == params["center"] and record["agrees"]
+
+
+def test_a_centre_far_from_the_data_is_warned_about(tooth_h5, tmp_path):
+    from tomopy_dl.pipeline import recon_file
+
+    with pytest.warns(UserWarning, match=r"--center 320 is \+24\.5 px from the axis found"):
+        params = recon_file(tooth_h5, tmp_path / "rec", algorithm="fbp", center=320, progress=False)
+    assert params["center"] == 320
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recon_file(tooth_h5, tmp_path / "near", algorithm="fbp", center=296.0, progress=False)
+
+
+def test_center_scan_writes_a_slice_per_centre_and_a_contact_sheet(tooth_h5, tmp_path):
+    import tifffile
+
+    from tomopy_dl.cli import main
+
+    out = tmp_path / "scan"
+    assert main(["recon", str(tooth_h5), "--out", str(out), "--algorithm", "fbp", "--center-scan", "294:297:1",
+                 "--no-progress"]) == 0  # fmt: skip
+    names = sorted(p.name for p in out.glob("center_*.tiff"))
+    assert names == [f"center_{c:07.2f}.tiff" for c in (294.0, 295.0, 296.0, 297.0)]
+    assert tifffile.imread(out / names[0]).shape == (640, 640)
+    assert (out / "contact_sheet.png").stat().st_size > 10_000
+    params = json.loads((out / "params.json").read_text())
+    assert params["centers"] == [294.0, 295.0, 296.0, 297.0] and params["center_found"] == pytest.approx(295.5)
+
+
+@pytest.mark.parametrize("text", ["290:300", "300:290:1", "290:300:0", "a:b:c", "0:1000:0.1"])
+def test_center_scan_refuses_bad_ranges(tooth_h5, tmp_path, text, capsys):
+    from tomopy_dl.cli import main
+
+    assert main(["recon", str(tooth_h5), "--out", str(tmp_path / "s"), "--center-scan", text]) == 2
+    assert "--center-scan" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
