@@ -57,7 +57,7 @@ def held_out_error(prj: np.ndarray, theta: np.ndarray, center: float, num_iter: 
     order = np.argsort(theta, kind="stable")
     fit, judge = order[0::2], order[1::2]
     n = prj.shape[2]
-    rec = tomopy_dl.recon(prj[fit], theta[fit], center=center, algorithm="sirt", num_iter=num_iter)
+    rec = tomopy_dl.recon(prj[fit], theta[fit], center=center, algorithm="sirt", num_iter=num_iter, progress=False)
     op = get_projector(theta[judge], n, n, n, center=center)
     sino = torch.from_numpy(np.ascontiguousarray(prj[judge].transpose(1, 0, 2)))
     return float(projection_error(torch.from_numpy(rec), sino, op).mean())
