@@ -153,3 +153,44 @@ def test_the_core_package_does_not_import_dask():
            "if m.split('.')[0] in ('dask', 'distributed')))"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_lost_scheduler_is_one_line_and_the_job_resumes(tmp_path):
+    """The scheduler killed after the first slab: one line naming it, a non-zero exit, the slab kept."""
+    sched_file = tmp_path / "scheduler.json"
+    sched = subprocess.Popen(["dask", "scheduler", "--port", "0", "--scheduler-file", str(sched_file),
+                              "--no-dashboard"], stderr=subprocess.DEVNULL)  # fmt: skip
+    worker = None
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # written before it is complete on some versions
+        address = json.loads(sched_file.read_text())["address"]
+        worker = subprocess.Popen(["dask", "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                   "--no-dashboard"], stderr=subprocess.DEVNULL)  # fmt: skip
+        scan = write_example_dataexchange(tmp_path / "slow.h5", size=64, rows=4, n_angles=91)
+        command = ["recon", str(scan), "--out", str(tmp_path / "out"), "--algorithm", "sirt", "--num-iter", "400",
+                   "--slab", "1", "--center", "32", "--cluster", address, "--no-progress"]  # fmt: skip
+        job = subprocess.Popen([sys.executable, "-m", "tomopy_dl.cli", *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+        manifest = tmp_path / ".out.partial" / "manifest.json"
+        while time.time() < deadline + 120 and job.poll() is None:
+            try:
+                if json.loads(manifest.read_text())["slabs"]:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        sched.kill()
+        _, err = job.communicate(timeout=120)
+    finally:
+        for proc in (sched, worker):
+            if proc is not None:
+                proc.kill()
+    lines = [line for line in err.splitlines() if "module not found" not in line]  # dxchange's import notes
+    assert job.returncode == 2
+    assert len(lines) == 1 and "lost the Dask scheduler at tcp://" in lines[0], err[-3000:]
+    assert "after 1 of 4 slabs; rerun the same command to resume" in lines[0]
+    assert not (tmp_path / "out").exists()
+    assert len(json.loads(manifest.read_text())["slabs"]) == 1

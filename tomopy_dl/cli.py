@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import numpy as np
@@ -219,6 +220,31 @@ def _center_scan(args) -> int:
     return 0
 
 
+def _dask_loggers(level: int) -> None:
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+        logging.getLogger(name).setLevel(level)
+
+
+def _recon_on_cluster(args, job: dict) -> dict:
+    from .distributed import connect
+    from .pipeline import SchedulerLost, recon_file
+
+    try:
+        import distributed  # noqa: F401  (its import sets its loggers to INFO)
+    except ImportError:
+        pass  # connect() says how to install it
+
+    if not args.verbose:  # the command line shows Dask's warnings and errors only
+        _dask_loggers(logging.WARNING)
+    with connect(args.cluster, workers=args.workers) as client:
+        try:
+            return recon_file(args.input, args.out, client=client, **job)
+        except SchedulerLost:
+            # Said in one line by the caller; the client's own reports of it, as it gives up, are noise.
+            _dask_loggers(logging.CRITICAL)
+            raise
+
+
 def _file_job(args) -> int:
     from .pipeline import SlabFailures, align_file, recon_file
 
@@ -249,26 +275,22 @@ def _file_job(args) -> int:
                     raise ValueError("--workers needs --cluster local")
                 params = recon_file(args.input, args.out, **job)
             else:
-                from .distributed import connect
-
-                try:
-                    import distributed  # noqa: F401  (its import sets its loggers to INFO)
-                except ImportError:
-                    pass  # connect() says how to install it
-
-                if not args.verbose:  # the command line shows Dask's warnings and errors only
-                    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
-                        logging.getLogger(name).setLevel(logging.WARNING)
-                with connect(args.cluster, workers=args.workers) as client:
-                    params = recon_file(args.input, args.out, client=client, **job)
+                params = _recon_on_cluster(args, job)
         else:
             params = align_file(args.input, args.out, iters=args.iters, axes=args.axes, weights=args.weights, **common)
     except (OSError, ValueError, ImportError, SlabFailures) as exc:  # OSError: exists, missing, permission, disk
         print(f"tomopy-dl {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the job's output was opened
         print(f"tomopy-dl {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # SIGTERM or SIGINT while the output was open (io.output.OutputDir)
+        if not (isinstance(exc.code, int) and exc.code > 128):
+            raise
+        kept = "the finished slabs are kept: rerun the same command to resume" if args.command == "recon" else (
+            "no output was written")  # fmt: skip
+        print(f"tomopy-dl {args.command}: stopped by {signal.Signals(exc.code - 128).name}; {kept}", file=sys.stderr)
+        return exc.code
     print(
         f"wrote {len(params['files'])} file(s), shifts and params.json to {args.out} in {params['seconds']:.1f} s"
         if args.command == "align"

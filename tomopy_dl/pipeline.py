@@ -10,6 +10,9 @@ memory of each follows its working set, not the scan.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -162,6 +165,10 @@ def _versions() -> dict:
 
 class SlabFailures(RuntimeError):
     """Some slabs of a file job failed; the others are kept for a rerun to resume."""
+
+
+class SchedulerLost(SlabFailures):
+    """The Dask scheduler went away mid-job; the slabs done are kept for a rerun to resume."""
 
 
 def recon_slab(path: str | os.PathLike, rows: tuple[int, int], params: dict) -> np.ndarray:
@@ -413,9 +420,8 @@ def recon_file(
     # Bad angles or a file without them show up here, once, before any work.
     _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
     # Refuse early, before any work: the output's safety, its lock and its disk space.
-    guard = OutputDir(
-        out, overwrite=overwrite, inputs=[path], expected_bytes=4 * (hi - lo) * n_cols * n_cols, resumable=True
-    )
+    guard = OutputDir(out, overwrite=overwrite, inputs=[path], resumable=True)
+    guard.require_free(_bytes_to_write(guard.partial, hi - lo, n_cols))  # what a resumed run still writes
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
     c, center_record = _resolve_center(path, center, lo, hi, theta_range, n_cols)
     options: dict = {"progress": bool(progress and client is None)}
@@ -470,17 +476,19 @@ def recon_file(
         failures: list[str] = []
         bar = tqdm(total=len(slabs), initial=len(slabs) - len(todo), desc="slabs", unit="slab",
                    disable=not progress or len(slabs) < 2, leave=False)  # fmt: skip
-        with bar:
+        with bar, _scheduler_lost_after(manifest["slabs"], len(slabs)):
             for rows, result in _run_slabs(path, todo, work, client):
                 if isinstance(result, BaseException):
                     failures.append(f"rows {rows[0]}:{rows[1]} ({type(result).__name__}: {result})")
                     logger.error("recon %s: rows %d:%d failed: %s", path, rows[0], rows[1], result)
                 else:
+                    guard.require_free(result.nbytes)  # the disk may have filled since the start
                     writer.write(rows[0] - lo, result)
                     manifest["slabs"][f"{rows[0]}:{rows[1]}"] = {"sha256": _checksum(result)}
                     _write_json(manifest_path, manifest)
                     logger.info("recon %s: rows %d:%d done (%.1f s)", path, rows[0], rows[1], time.perf_counter() - t0)
                 bar.update(1)
+                guard.check()  # a SIGTERM or SIGINT swallowed on its way up still stops the job
         if failures:
             writer.close()
             if not manifest["slabs"]:
@@ -516,6 +524,25 @@ def recon_file(
     return params
 
 
+@contextlib.contextmanager
+def _scheduler_lost_after(done: dict, total: int):
+    """Say how far the job got when the scheduler was lost, and that a rerun resumes."""
+    try:
+        yield
+    except SchedulerLost as exc:
+        raise SchedulerLost(f"{exc} after {len(done)} of {total} slabs; rerun the same command to resume") from None
+
+
+def _bytes_to_write(partial: Path, rows: int, n_cols: int) -> int:
+    """Bytes of float32 slices a job of ``rows`` still has to write, given the slabs its partial run holds."""
+    try:
+        slabs = json.loads((partial / "manifest.json").read_text()).get("slabs", {})
+    except (OSError, ValueError, AttributeError):
+        slabs = {}
+    done = sum(int(b) - int(a) for a, b in (key.split(":") for key in slabs))
+    return 4 * max(rows - done, 0) * n_cols * n_cols
+
+
 def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):
     """Yield ``(rows, array or exception)`` for each slab as it finishes.
 
@@ -536,13 +563,19 @@ def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):
         client.submit(recon_slab, str(path), rows, work, key=f"recon_slab-{rows[0]}-{rows[1]}-{uuid.uuid4().hex}"): rows
         for rows in slabs
     }
-    for future in as_completed(futures):
-        rows = futures[future]
-        if future.status == "error":
-            yield rows, future.exception()
-        else:
-            yield rows, future.result()
-        future.release()
+    address = getattr(getattr(client, "scheduler", None), "address", "?")
+    try:
+        for future in as_completed(futures):
+            rows = futures[future]
+            if future.status == "cancelled":  # nothing here cancels: the client lost its scheduler
+                raise SchedulerLost(f"lost the Dask scheduler at {address}")
+            if future.status == "error":
+                yield rows, future.exception()
+            else:
+                yield rows, future.result()
+            future.release()
+    except (OSError, asyncio.CancelledError, concurrent.futures.CancelledError) as exc:  # the comm closed
+        raise SchedulerLost(f"lost the Dask scheduler at {address} ({type(exc).__name__})") from None
 
 
 def center_scan(

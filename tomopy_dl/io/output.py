@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -34,9 +35,15 @@ class OutputDir:
       folder that appeared meanwhile (unless ``overwrite``), and keeps the
       result in its temporary folder, named in the error.
     * **Complete or nothing.** On an exception, SIGINT or SIGTERM the
-      temporary folder is removed. Temporary folders left by a killed job
-      (SIGKILL) are removed by the next job on the same output when their
-      owner process is gone.
+      temporary folder is removed (a resumable one is kept, see
+      ``resumable``). Temporary folders left by a killed job (SIGKILL) are
+      removed by the next job on the same output when their owner process
+      is gone.
+    * **A stop is a stop.** SIGINT and SIGTERM raise ``SystemExit(128 +
+      signal)``, and the signal is also recorded: a stop that some library
+      swallowed on its way up (an exception raised inside a ``__del__`` is
+      only printed) is raised again by :meth:`check`, which jobs call
+      between units of work, and at the end, which then renames nothing.
     * **Failures before the work.** The parent folder must be writable, and
       its disk must have ``expected_bytes`` free, when the guard is made.
 
@@ -54,9 +61,9 @@ class OutputDir:
         Work in ``.NAME.partial`` (reused if it exists) instead of a fresh
         temporary folder, and keep it when the job fails with an error, so
         that a rerun can pick up what was done (the caller keeps a manifest
-        there). SIGINT and SIGTERM still remove it: a deliberate stop leaves
-        nothing behind. With ``overwrite``, an existing partial folder is
-        discarded first.
+        there); SIGINT and SIGTERM keep it too, as a crash does (a batch
+        system's time limit is a SIGTERM, and the work done is worth keeping).
+        With ``overwrite``, an existing partial folder is discarded first.
 
     Raises
     ------
@@ -85,6 +92,7 @@ class OutputDir:
         self.tmp: Path | None = None
         self._lock_fd: int | None = None
         self._old_handlers: dict = {}
+        self.signal: int | None = None
         real = Path(os.path.realpath(self.path))
         for item in inputs:
             inp = Path(os.path.realpath(item))
@@ -108,17 +116,26 @@ class OutputDir:
             raise PermissionError(f"cannot create the output's folder {str(parent)!r}: {exc.strerror}") from None
         if not os.access(parent, os.W_OK | os.X_OK):
             raise PermissionError(f"the output's folder {str(parent)!r} is not writable; choose another --out")
-        free = shutil.disk_usage(parent).free
-        if expected_bytes and free < expected_bytes * 1.05:
-            raise OSError(
-                f"{str(parent)!r} has {free / 2**20:.0f} MB free, the output needs about "
-                f"{expected_bytes / 2**20:.0f} MB; free some space or choose another --out"
-            )
+        self.require_free(expected_bytes, where=parent)
         self._lock()
         self._remove_stale()
         self.partial = self.path.with_name(f".{self.path.name}.partial")
         if resumable and overwrite and self.partial.exists():
             shutil.rmtree(self.partial)
+
+    def require_free(self, nbytes: int, *, where: Path | None = None) -> None:
+        """Raise an OSError naming the output unless its disk has ``nbytes`` (and 5%) free.
+
+        Jobs call it before each unit of work as well as at the start: a disk
+        shared with other writers fills up while a job runs.
+        """
+        where = self.tmp if where is None and self.tmp is not None and self.tmp.exists() else where or self.path.parent
+        free = shutil.disk_usage(where).free
+        if nbytes and free < nbytes * 1.05:
+            raise OSError(
+                f"{str(where)!r} has {free / 2**20:.0f} MB free, the output {str(self.path)!r} needs about "
+                f"{nbytes / 2**20:.0f} MB more; free some space (a rerun resumes) or choose another --out"
+            )
 
     # -- the lock and stale temporaries ------------------------------------------------
     def _lock(self) -> None:
@@ -180,25 +197,46 @@ class OutputDir:
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         (self.tmp / self.OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM would end the process without unwinding; make it unwind, so
-            # that __exit__ removes the temporary folder.
-            for sig in (signal.SIGTERM,):
-                self._old_handlers[sig] = signal.signal(sig, _raise_exit)
+            # SIGTERM would end the process without unwinding; make both stops unwind, so that
+            # __exit__ cleans up, and remember them, in case the unwinding is swallowed.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            self._old_unraisable = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
         return self.tmp
+
+    def _on_unraisable(self, info) -> None:
+        # The stop raised inside a __del__ or a weakref callback is printed there and dropped:
+        # not printed here (check() and __exit__ raise it again); anything else as before.
+        if not (self.signal is not None and isinstance(info.exc_value, SystemExit)):
+            self._old_unraisable(info)
+
+    def _on_signal(self, signum, frame):
+        self.signal = signum
+        raise SystemExit(128 + signum)
+
+    def check(self) -> None:
+        """Raise ``SystemExit(128 + signal)`` if a SIGINT or SIGTERM arrived (even one swallowed since)."""
+        if self.signal is not None:
+            raise SystemExit(128 + self.signal)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
+        if self._old_handlers:
+            sys.unraisablehook = self._old_unraisable
         self._old_handlers.clear()
+        swallowed = exc_type is None and self.signal is not None
         try:
-            if exc_type is not None:
-                stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
-                if self.resumable and not stopped:
-                    if self.tmp.exists():
-                        logger.warning("%s kept: rerun the same command to resume", self.tmp)
+            if exc_type is not None or swallowed:
+                if self.resumable:
+                    if self.tmp.exists():  # INFO: the job's own error or stop message says so
+                        logger.info("%s kept: rerun the same command to resume", self.tmp)
                 else:
                     shutil.rmtree(self.tmp, ignore_errors=True)
+                if swallowed:  # the stop was printed and dropped on its way up: it still is one
+                    raise SystemExit(128 + self.signal)
                 return False
             (self.tmp / self.OWNER_FILE).unlink(missing_ok=True)
             if self.path.exists():
@@ -224,9 +262,6 @@ class OutputDir:
     def __del__(self):
         self._unlock()
 
-
-def _raise_exit(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 def _alive(pid: int) -> bool:
@@ -265,12 +300,20 @@ class StackWriter:
 
             path = self.folder / f"{name}.h5"
             if resume and path.is_file():
-                self._h5 = h5py.File(path, "a")
-                self._dset = self._h5["data"]
-                if self._dset.shape != self.shape:
-                    raise ValueError(f"{str(path)!r} holds shape {self._dset.shape}, not {self.shape}")
-                return
-            self._h5 = h5py.File(path, "w")
+                try:
+                    self._h5 = h5py.File(path, "a", rdcc_nbytes=0)
+                    self._dset = self._h5["data"]
+                except (OSError, KeyError, RuntimeError) as exc:  # left damaged by a failed write: start it again
+                    logger.warning("%s cannot be reopened (%s): its slabs are computed again", path, exc)
+                    self._h5 = None
+                else:
+                    if self._dset.shape != self.shape:
+                        raise ValueError(f"{str(path)!r} holds shape {self._dset.shape}, not {self.shape}")
+                    return
+            # No chunk cache: a chunk is a whole slice, written once, and a write that fails (a full
+            # disk) then fails in the call, not later from the cache, when freeing the objects
+            # crashed the process (seen: a segmentation fault after HDF5's RuntimeError).
+            self._h5 = h5py.File(path, "w", rdcc_nbytes=0)
             chunks = (1, *self.shape[1:]) if self.shape[0] else None
             self._dset = self._h5.create_dataset("data", shape=self.shape, dtype=np.float32, chunks=chunks,
                                                  compression="gzip")  # fmt: skip
@@ -278,8 +321,11 @@ class StackWriter:
     def read(self, start: int, stop: int) -> np.ndarray | None:
         """Slices ``start .. stop - 1`` as written, or None where any is missing or unreadable."""
         if self.fmt == "h5":
-            self._h5.flush()
-            return np.asarray(self._dset[start:stop], np.float32)
+            try:
+                self._h5.flush()
+                return np.asarray(self._dset[start:stop], np.float32)
+            except (OSError, RuntimeError):  # damaged by a failed write
+                return None
         import tifffile
 
         try:
@@ -292,22 +338,60 @@ class StackWriter:
     def write(self, start: int, block: np.ndarray) -> None:
         """Write ``block`` (k, ...) as slices ``start .. start + k - 1``."""
         block = np.asarray(block, np.float32)
-        if self.fmt == "tiff":
-            import tifffile  # dxchange's names (NAME_00000.tiff), without needing dxchange
+        try:
+            if self.fmt == "tiff":
+                import tifffile  # dxchange's names (NAME_00000.tiff), without needing dxchange
 
-            for i, img in enumerate(block, start=int(start)):
-                tifffile.imwrite(self.folder / f"{self.name}_{i:05d}.tiff", img)
-        else:
-            self._dset[start : start + block.shape[0]] = block
-            self._h5.flush()  # a crash after this keeps the block for a resumed run
+                for i, img in enumerate(block, start=int(start)):
+                    tifffile.imwrite(self.folder / f"{self.name}_{i:05d}.tiff", img)
+            else:
+                self._dset[start : start + block.shape[0]] = block
+                self._h5.flush()  # a crash after this keeps the block for a resumed run
+        except (OSError, RuntimeError) as exc:  # no space, quota, I/O: HDF5 says RuntimeError
+            self._abandon()
+            raise OSError(f"writing slices {start}:{start + block.shape[0]} into {str(self.folder)!r} failed: "
+                          f"{_cause(exc, self.folder, block.nbytes)}") from None  # fmt: skip
+
+    def _abandon(self) -> None:
+        """Let go of an HDF5 file a write failed in, so that nothing touches it again on the way out.
+
+        Its partial slabs are checked against the manifest on a rerun, which
+        starts the file again if it cannot be reopened.
+        """
+        if self._h5 is None:
+            return
+        h5, self._h5, self._dset = self._h5, None, None
+        try:
+            h5.close()
+        except Exception:  # noqa: BLE001  (it is being let go of: any error is the one already reported)
+            pass
 
     def close(self) -> list[str]:
         """Finish; returns the file names written, relative to the folder."""
         if self._h5 is not None:
-            self._h5.close()
+            try:
+                self._h5.close()
+            except (OSError, RuntimeError) as exc:
+                self._abandon()
+                raise OSError(f"closing {str(self.folder / (self.name + '.h5'))!r} failed: "
+                              f"{_cause(exc, self.folder, 0)}") from None  # fmt: skip
             self._h5 = None
             return [f"{self.name}.h5"]
         return sorted(p.name for p in self.folder.glob(f"{self.name}_*.tiff"))
+
+
+def _cause(exc: BaseException, folder: Path, nbytes: int) -> str:
+    """What went wrong with a write, said plainly where it is the disk."""
+    import errno
+
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+    try:
+        full = full or shutil.disk_usage(folder).free < max(nbytes, 1)
+    except OSError:
+        pass
+    if full:
+        return "no space left on its disk (or the quota is used up); free some space and rerun to resume"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; rerun to resume"
 
 
 def write_stack(data: np.ndarray, folder: Path, name: str, fmt: str = "tiff") -> list[str]:
