@@ -30,7 +30,7 @@ import logging
 from .adapter.tomopy_names import register, register_when_imported
 from .util.lazy import attach
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

@@ -157,15 +157,18 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
     shown = {k.name: (True if k.name == "progress" else k.default) for k in spec.keywords}
     shown.update({k.name: k.default for k in COMMON})
     listed = "\n".join(
-        f"    {k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n        {k.help}"
-        for k in (*spec.keywords, *COMMON)
+        f"{k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n    {k.help}" for k in (*spec.keywords, *COMMON)
     )
     algorithm.__doc__ = (
         f"TomoPy algorithm: {spec.summary} (:func:`{spec.solver.replace(':', '.')}`).\n\n"
         f"Use as ``tomopy.recon(proj, theta, center=c, algorithm=tomopy_dl.{name}, ...)`` or\n"
         f"``tomopy_dl.recon(proj, theta, algorithm='{name}', ...)``. Fills ``recon`` in place;\n"
         f"the caller's ``tomo`` is not modified.\n\n"
-        f"Keywords\n--------\n{listed}\n    device : str, default None\n        'cpu', 'cuda' or 'gpu' "
+        f"Parameters\n----------\ntomo : ndarray of float32, shape (k, nangles, ndet)\n    Sinograms.\n"
+        f"center : ndarray of float32, shape (k,)\n    Rotation axis of each, in detector pixels.\n"
+        f"recon : ndarray of float32, shape (k, num_gridx, num_gridy)\n    Filled in place.\n"
+        f"theta : ndarray of float32, shape (nangles,)\n    Angles in radians.\n\n"
+        f"Other Parameters\n----------------\n{listed}\ndevice : str, default None\n    'cpu', 'cuda' or 'gpu' "
         f"(None: CUDA when available)\n\n"
         f"Examples\n--------\n"
         f">>> import numpy as np, tomopy_dl\n"
