@@ -461,6 +461,7 @@ def test_step_a_reconstructs_from_the_angles_the_working_width_resolves(monkeypa
     assert subset.shape == prj.shape and rel < 0.01, rel  # measured 0.005; the data differ by 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_angles", [40, 900])
 @pytest.mark.parametrize("budget", ["fits", "part", "none"])
 def test_held_out_reprojection_does_not_see_the_projection_it_predicts(n_angles, budget, monkeypatch):
@@ -557,6 +558,7 @@ def test_row_profile_survives_impulse_noise_on_a_rod():
     assert jitter_rmse(profile_row_shifts(work).numpy(), sx) < 1.0
 
 
+@pytest.mark.slow
 def test_align_jitter_rows_on_a_rod_under_impulse_noise():
     # The passes measure rows against held-out reprojections: against the full one a projection's
     # own row pulls its row shift to zero, and they kept the start's 1.05 px at 180 projections.

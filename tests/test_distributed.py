@@ -19,6 +19,8 @@ from tomopy_dl.cli import main  # noqa: E402
 from tomopy_dl.pipeline import SlabFailures, recon_file  # noqa: E402
 from tomopy_dl.sim import write_example_dataexchange  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client():

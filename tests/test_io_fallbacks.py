@@ -22,6 +22,7 @@ def test_h5py_reader_reads_what_dxchange_reads(tooth_h5, monkeypatch):
     np.testing.assert_array_equal(without[:], with_dx[:])
 
 
+@pytest.mark.slow
 def test_recon_file_without_dxchange(tooth_h5, tmp_path):
     """A fresh install (no dxchange) reads and writes a Data Exchange job: here dxchange is hidden."""
     code = (

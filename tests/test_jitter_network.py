@@ -165,6 +165,7 @@ def test_train_jitter_command_line(tmp_path, capsys):
     assert main(["train-jitter", "--out", str(out), "--widths", "a,b"]) == 2
 
 
+@pytest.mark.slow
 def test_fine_tuning_on_your_own_volume(tmp_path, capsys):
     """The fine-tuning path: the shipped network's architecture, your reconstruction as the objects."""
     vol = make_object("porous", 40, 30, seed=9)

@@ -331,6 +331,7 @@ def test_solvers_agree_on_both_paths(ref):
         assert rel_l2(b, a.numpy()) < 1e-4, solver.__name__
 
 
+@pytest.mark.slow
 def test_sirt_at_1024_by_1536_runs_matrix_free():
     """The geometry whose matrix (1.9 G entries) does not fit this machine, through sirt."""
     n, n_ang = 1024, 1536

@@ -291,6 +291,7 @@ def test_no_jitter_in_no_jitter_out(rows, cols, n_ang):
     assert ("too few to measure column shifts" in messages) == (cols < 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_job_keeps_the_finished_slabs_and_the_rerun_resumes(tmp_path, sig):
     """A batch system's time limit (SIGTERM) or Ctrl-C: 128 + signal, one line, nothing at --out, resumable."""
@@ -361,6 +362,7 @@ def _small_disk(path):
         pytest.skip("cannot mount a small tmpfs here (needs root): the disk-full case is not run")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["h5", "tiff"])
 def test_a_disk_that_fills_mid_job_is_one_line_and_the_rerun_resumes(tmp_path, fmt):
     """A real full disk (the start's space check fooled, as another writer would): one line, no crash, resumable."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import platform
@@ -31,7 +29,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .adapter.standalone import recon
 from .io.dataexchange import RawProjections, projections_shape, read_raw
-from .io.output import OutputDir, StackWriter, write_contact_sheet, write_named_slices, write_params
+from .io.output import Manifest, OutputDir, StackWriter, write_contact_sheet, write_named_slices, write_params
 from .prep.alignment import estimate_jitter
 from .prep.center import AGREEMENT_PX, CenterEstimate, find_center
 from .prep.normalize import average_fields, dead_pixels, fill_dead_pixels, minus_log, normalize
@@ -221,17 +219,6 @@ def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, 
     return {**chosen, "tune": "off"}
 
 
-def _checksum(block: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(block, np.float32).tobytes()).hexdigest()
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Replace ``path`` atomically: a crash leaves the old or the new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def file_center(
     path: str | os.PathLike,
     *,
@@ -401,103 +388,38 @@ def recon_file(
     (the single writer), as each slab arrives; the folder is renamed to
     ``out`` only when every slab is in.
     """
-    spec = ALGORITHMS[as_choice(algorithm, "algorithm", tuple(ALGORITHMS))]
-    as_choice(fmt, "format", _FORMATS)
-    if num_iter is not None and "num_iter" not in spec.defaults:
-        raise ValueError(f"{algorithm} takes no number of iterations; leave num_iter (--num-iter) out")
-    if num_iter is not None and (isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer))
-                                 or num_iter < 1):  # fmt: skip
-        raise ValueError(f"num_iter (--num-iter) must be a whole number of iterations, at least 1; got {num_iter!r}")
-    if slab is not None and (isinstance(slab, bool) or not isinstance(slab, (int, np.integer)) or slab < 1):
-        raise ValueError(f"slab must be a positive number of detector rows, got {slab!r}")
+    spec = _checked_job(algorithm, fmt, num_iter, slab)
     t0 = time.perf_counter()
     n_proj, n_rows, n_cols = projections_shape(path)
-    lo, hi = (0, n_rows) if slices is None else (int(slices[0]), int(slices[1]))
-    if not 0 <= lo < hi <= n_rows:
-        raise ValueError(
-            f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}"
-        )
+    lo, hi = _checked_rows(slices, n_rows)
     # Bad angles or a file without them show up here, once, before any work.
     _, theta = read_projections(path, slices=(lo, lo + 1), angles=angles, theta_range=theta_range)
     # Refuse early, before any work: the output's safety, its lock and its disk space.
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], resumable=True)
-    guard.require_free(_bytes_to_write(guard.partial, hi - lo, n_cols))  # what a resumed run still writes
+    done_rows = sum(int(b) - int(a) for a, b in (key.split(":") for key in Manifest.units_in(guard.partial)))
+    guard.require_free(4 * max(hi - lo - done_rows, 0) * n_cols * n_cols)  # what a resumed run still writes
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
     c, center_record = _resolve_center(path, center, lo, hi, theta_range, n_cols)
-    options: dict = {"progress": bool(progress and client is None)}
-    options["projector"] = as_choice(str(projector).lower(), "projector", PROJECTOR.choices)
-    if device is not None:
-        options["device"] = device
-    if num_iter is not None:
-        options["num_iter"] = int(num_iter)
-    if "seed" in spec.defaults:
-        options["seed"] = seed
+    options = _slab_options(spec, projector=projector, device=device, num_iter=num_iter, seed=seed,
+                            progress=bool(progress and client is None))  # fmt: skip
     if algorithm == "ganrec":
         # One choice of settings for the volume, not one per slab: slabs of one sample should agree.
         options.update(_ganrec_volume_settings(path, (lo + hi - 1) // 2, angles, theta_range, c, n_cols, options))
     work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
-    stat = Path(path).stat()
-    identity = {
-        "input": str(Path(path).resolve()),
-        "input_size": stat.st_size,
-        "input_mtime_ns": stat.st_mtime_ns,
-        "rows": [lo, hi],
-        "slab": slab,
-        "format": fmt,
-        **{k: v for k, v in work.items() if k != "options"},
-        "options": {k: v for k, v in options.items() if k != "progress"},
-    }
+    identity = _job_identity(path, work, rows=(lo, hi), slab=slab, fmt=fmt)
     slabs = [(r0, min(r0 + slab, hi)) for r0 in range(lo, hi, slab)]
-    shape = (hi - lo, n_cols, n_cols)
     with guard as folder:
-        manifest_path = folder / "manifest.json"
-        manifest = {"job": identity, "slabs": {}}
-        if manifest_path.is_file():
-            old = json.loads(manifest_path.read_text())
-            if json.loads(json.dumps(old.get("job"), default=str)) != json.loads(json.dumps(identity, default=str)):
-                raise FileExistsError(
-                    f"{str(folder)!r} holds a partial run with other parameters or input; rerun it as it was, or "
-                    "pass --overwrite to discard it"
-                )
-            manifest["slabs"] = old.get("slabs", {})
-        _write_json(manifest_path, manifest)  # before the first slab
-        writer = StackWriter(folder, "recon", fmt, shape, resume=True)
-        todo = []
-        for r0, r1 in slabs:
-            done = manifest["slabs"].get(f"{r0}:{r1}")
-            block = writer.read(r0 - lo, r1 - lo) if done else None
-            if block is not None and _checksum(block) == done["sha256"]:
-                continue
-            manifest["slabs"].pop(f"{r0}:{r1}", None)
-            todo.append((r0, r1))
+        manifest = Manifest(folder, identity)  # before the first slab
+        writer = StackWriter(folder, "recon", fmt, (hi - lo, n_cols, n_cols), resume=True)
+        todo = _slabs_to_do(slabs, writer, manifest, lo)
         if len(todo) < len(slabs):
             logger.info("recon %s: %d of %d slabs already done, verified and skipped", path, len(slabs) - len(todo),
                         len(slabs))  # fmt: skip
-        failures: list[str] = []
-        bar = tqdm(total=len(slabs), initial=len(slabs) - len(todo), desc="slabs", unit="slab",
-                   disable=not progress or len(slabs) < 2, leave=False)  # fmt: skip
-        with bar, _scheduler_lost_after(manifest["slabs"], len(slabs)):
-            for rows, result in _run_slabs(path, todo, work, client):
-                if isinstance(result, BaseException):
-                    failures.append(f"rows {rows[0]}:{rows[1]} ({type(result).__name__}: {result})")
-                    logger.error("recon %s: rows %d:%d failed: %s", path, rows[0], rows[1], result)
-                else:
-                    guard.require_free(result.nbytes)  # the disk may have filled since the start
-                    writer.write(rows[0] - lo, result)
-                    manifest["slabs"][f"{rows[0]}:{rows[1]}"] = {"sha256": _checksum(result)}
-                    _write_json(manifest_path, manifest)
-                    logger.info("recon %s: rows %d:%d done (%.1f s)", path, rows[0], rows[1], time.perf_counter() - t0)
-                bar.update(1)
-                guard.check()  # a SIGTERM or SIGINT swallowed on its way up still stops the job
+        failures = _reconstruct_slabs(path, todo, work, client, guard=guard, writer=writer, manifest=manifest,
+                                      first_row=lo, total=len(slabs), progress=progress, t0=t0)  # fmt: skip
         if failures:
             writer.close()
-            if not manifest["slabs"]:
-                shutil.rmtree(folder, ignore_errors=True)  # nothing to resume
-                raise SlabFailures(f"every slab failed: {failures[0]}")
-            raise SlabFailures(
-                f"{len(failures)} of {len(slabs)} slab(s) failed: {'; '.join(failures)}. The "
-                f"{len(manifest['slabs'])} done are kept in {str(folder)!r}: rerun the same command to resume"
-            )
+            _raise_failures(failures, manifest, len(slabs), folder)
         params = {
             "command": "recon",
             "input": str(Path(path).resolve()),
@@ -514,7 +436,7 @@ def recon_file(
             "options": identity["options"],
             "algorithm_defaults": {k: v for k, v in spec.defaults.items() if k != "progress"},
             "format": fmt,
-            "shape": list(shape),
+            "shape": [hi - lo, n_cols, n_cols],
             "versions": _versions(),
         }
         params["files"] = writer.close()
@@ -524,6 +446,100 @@ def recon_file(
     return params
 
 
+def _checked_job(algorithm: str, fmt: str, num_iter, slab):
+    """The algorithm's table entry, once the job's own choices are checked (before anything is read)."""
+    spec = ALGORITHMS[as_choice(algorithm, "algorithm", tuple(ALGORITHMS))]
+    as_choice(fmt, "format", _FORMATS)
+    if num_iter is not None and "num_iter" not in spec.defaults:
+        raise ValueError(f"{algorithm} takes no number of iterations; leave num_iter (--num-iter) out")
+    if num_iter is not None and (isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer))
+                                 or num_iter < 1):  # fmt: skip
+        raise ValueError(f"num_iter (--num-iter) must be a whole number of iterations, at least 1; got {num_iter!r}")
+    if slab is not None and (isinstance(slab, bool) or not isinstance(slab, (int, np.integer)) or slab < 1):
+        raise ValueError(f"slab must be a positive number of detector rows, got {slab!r}")
+    return spec
+
+
+def _checked_rows(slices, n_rows: int) -> tuple[int, int]:
+    """``slices`` (or all rows) as ``(lo, hi)``, refused when outside the detector."""
+    lo, hi = (0, n_rows) if slices is None else (int(slices[0]), int(slices[1]))
+    if not 0 <= lo < hi <= n_rows:
+        raise ValueError(
+            f"slices {lo}:{hi} is outside the detector's {n_rows} rows; pass 0 <= start < stop <= {n_rows}"
+        )
+    return lo, hi
+
+
+def _slab_options(spec, *, projector: str, device, num_iter, seed: int, progress: bool) -> dict:
+    """The keywords every slab's ``recon`` gets."""
+    options: dict = {"progress": progress}
+    options["projector"] = as_choice(str(projector).lower(), "projector", PROJECTOR.choices)
+    if device is not None:
+        options["device"] = device
+    if num_iter is not None:
+        options["num_iter"] = int(num_iter)
+    if "seed" in spec.defaults:
+        options["seed"] = seed
+    return options
+
+
+def _job_identity(path, work: dict, *, rows: tuple[int, int], slab: int, fmt: str) -> dict:
+    """What makes two runs the same job, for the manifest: the input as it is on disk, and every parameter."""
+    stat = Path(path).stat()
+    return {
+        "input": str(Path(path).resolve()),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+        "rows": list(rows),
+        "slab": slab,
+        "format": fmt,
+        **{k: v for k, v in work.items() if k != "options"},
+        "options": {k: v for k, v in work["options"].items() if k != "progress"},
+    }
+
+
+def _slabs_to_do(slabs: list[tuple[int, int]], writer: StackWriter, manifest: Manifest, first_row: int) -> list:
+    """The slabs not yet on disk as the manifest records them (a partial run's slabs are read back and checked)."""
+    todo = []
+    for r0, r1 in slabs:
+        key = f"{r0}:{r1}"
+        block = writer.read(r0 - first_row, r1 - first_row) if key in manifest.done else None
+        if not manifest.verified(key, block):
+            todo.append((r0, r1))
+    return todo
+
+
+def _reconstruct_slabs(path, todo, work: dict, client, *, guard: OutputDir, writer: StackWriter, manifest: Manifest,
+                       first_row: int, total: int, progress: bool, t0: float) -> list[str]:  # fmt: skip
+    """Run ``todo``'s slabs, write each as it arrives and record it; returns the failures, one line each."""
+    failures: list[str] = []
+    bar = tqdm(total=total, initial=total - len(todo), desc="slabs", unit="slab", disable=not progress or total < 2,
+               leave=False)  # fmt: skip
+    with bar, _scheduler_lost_after(manifest.done, total):
+        for rows, result in _run_slabs(path, todo, work, client):
+            if isinstance(result, BaseException):
+                failures.append(f"rows {rows[0]}:{rows[1]} ({type(result).__name__}: {result})")
+                logger.error("recon %s: rows %d:%d failed: %s", path, rows[0], rows[1], result)
+            else:
+                guard.require_free(result.nbytes)  # the disk may have filled since the start
+                writer.write(rows[0] - first_row, result)
+                manifest.record(f"{rows[0]}:{rows[1]}", result)
+                logger.info("recon %s: rows %d:%d done (%.1f s)", path, rows[0], rows[1], time.perf_counter() - t0)
+            bar.update(1)
+            guard.check()  # a SIGTERM or SIGINT swallowed on its way up still stops the job
+    return failures
+
+
+def _raise_failures(failures: list[str], manifest: Manifest, total: int, folder: Path) -> None:
+    if not manifest.done:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing to resume
+        raise SlabFailures(f"every slab failed: {failures[0]}")
+    raise SlabFailures(
+        f"{len(failures)} of {total} slab(s) failed: {'; '.join(failures)}. The {len(manifest.done)} done are kept "
+        f"in {str(folder)!r}: rerun the same command to resume"
+    )
+
+
 @contextlib.contextmanager
 def _scheduler_lost_after(done: dict, total: int):
     """Say how far the job got when the scheduler was lost, and that a rerun resumes."""
@@ -531,16 +547,6 @@ def _scheduler_lost_after(done: dict, total: int):
         yield
     except SchedulerLost as exc:
         raise SchedulerLost(f"{exc} after {len(done)} of {total} slabs; rerun the same command to resume") from None
-
-
-def _bytes_to_write(partial: Path, rows: int, n_cols: int) -> int:
-    """Bytes of float32 slices a job of ``rows`` still has to write, given the slabs its partial run holds."""
-    try:
-        slabs = json.loads((partial / "manifest.json").read_text()).get("slabs", {})
-    except (OSError, ValueError, AttributeError):
-        slabs = {}
-    done = sum(int(b) - int(a) for a, b in (key.split(":") for key in slabs))
-    return 4 * max(rows - done, 0) * n_cols * n_cols
 
 
 def _run_slabs(path, slabs: list[tuple[int, int]], work: dict, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OutputDir", "StackWriter", "write_stack", "write_named_slices", "write_contact_sheet"]
+__all__ = ["OutputDir", "Manifest", "StackWriter", "write_stack", "write_named_slices", "write_contact_sheet"]
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +273,89 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class Manifest:
+    """The record of a resumable job, in its partial folder: what the job is, and each unit done with its checksum.
+
+    Written before the first unit and after each one, atomically (a crash
+    leaves the old record or the new, never half of one). A rerun of the same
+    job reads it back and skips the units whose data on disk still match
+    their SHA-256; a rerun of another job (other parameters, or the input
+    changed) is refused, so that nothing of two jobs is mixed.
+
+    Parameters
+    ----------
+    folder : Path
+        The job's partial folder (:class:`OutputDir` with ``resumable``).
+    job : dict
+        What identifies the job (JSON-able): its input, parameters and layout.
+
+    Raises
+    ------
+    FileExistsError
+        When ``folder`` holds the record of another job.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> m = Manifest(folder, {"algorithm": "fbp"})
+    >>> m.record("0:2", np.zeros((2, 4, 4)))
+    >>> Manifest(folder, {"algorithm": "fbp"}).verified("0:2", np.zeros((2, 4, 4)))
+    True
+    """
+
+    NAME = "manifest.json"
+
+    def __init__(self, folder: Path, job: dict):
+        self.path, self.job = Path(folder) / self.NAME, job
+        self.done: dict[str, dict] = {}
+        if self.path.is_file():
+            old = json.loads(self.path.read_text())
+            if _as_json(old.get("job")) != _as_json(job):
+                raise FileExistsError(
+                    f"{str(folder)!r} holds a partial run with other parameters or input; rerun it as it was, or "
+                    "pass --overwrite to discard it"
+                )
+            self.done = old.get("slabs", {})
+        self._write()
+
+    @staticmethod
+    def checksum(block: np.ndarray) -> str:
+        """SHA-256 of ``block`` as float32."""
+        return hashlib.sha256(np.ascontiguousarray(block, np.float32).tobytes()).hexdigest()
+
+    @classmethod
+    def units_in(cls, folder: Path) -> list[str]:
+        """The units a partial folder records as done, whatever its job (none where it has no readable record)."""
+        try:
+            return list(json.loads((Path(folder) / cls.NAME).read_text()).get("slabs", {}))
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def verified(self, key: str, block: np.ndarray | None) -> bool:
+        """Whether ``key`` is recorded and ``block`` (read back; None: unreadable) matches; if not, it is forgotten."""
+        entry = self.done.get(key)
+        if entry is not None and block is not None and self.checksum(block) == entry.get("sha256"):
+            return True
+        self.done.pop(key, None)
+        return False
+
+    def record(self, key: str, block: np.ndarray) -> None:
+        """``key`` is done, with these data."""
+        self.done[key] = {"sha256": self.checksum(block)}
+        self._write()
+
+    def _write(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"job": self.job, "slabs": self.done}, indent=2, default=str) + "\n")
+        os.replace(tmp, self.path)
+
+
+def _as_json(value):
+    """``value`` as it reads back from JSON (tuples as lists, paths as strings), to compare jobs."""
+    return json.loads(json.dumps(value, default=str))
 
 
 class StackWriter:
