@@ -6,13 +6,18 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import __version__
+from .io.output import FORMATS
 from .solvers.table import ALGORITHMS, PROJECTOR, default_iterations
 
-__all__ = ["main"]
+__all__ = ["main", "COMMANDS"]
+
+_DEVICE_HELP = "cpu, cuda or gpu (default: cuda when available)"
 
 
 def _iterations_help() -> str:
@@ -21,154 +26,115 @@ def _iterations_help() -> str:
     return "iterations (default: " + ", ".join(parts) + ")"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tomopy-dl", description="Deep-learning tomography for TomoPy pipelines.")
-    parser.add_argument("--version", action="version", version=f"tomopy-dl {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser(
-        "demo",
-        help="reconstruct a built-in missing-wedge example and compare methods",
-        description="Simulate a limited-angle scan of a Shepp-Logan phantom, reconstruct it with every "
-        "available method, print SSIM/PSNR and write a PNG figure and TIFF images.",
-    )
+def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--out", required=True, help="output folder (created if missing)")
     demo.add_argument("--size", type=int, default=128, help="phantom side in pixels (default 128)")
     demo.add_argument("--max-angle", type=float, default=120.0, help="scan range 0..MAX degrees (default 120)")
     demo.add_argument("--angles", type=int, default=121, help="number of projections (default 121)")
     demo.add_argument("--photons", type=float, default=1e5, help="photons per pixel for Poisson noise; 0 for none")
-    demo.add_argument(
-        "--num-iter",
-        type=int,
-        default=None,
-        help=f"iterations of sirt and mlem (default {default_iterations('sirt')})",
-    )
-    demo.add_argument(
-        "--ganrec-iter",
-        type=int,
-        default=None,
-        help=f"iterations of ganrec (default {default_iterations('ganrec')})",
-    )
+    demo.add_argument("--num-iter", type=int, default=None,
+                      help=f"iterations of sirt and mlem (default {default_iterations('sirt')})")  # fmt: skip
+    demo.add_argument("--ganrec-iter", type=int, default=None,
+                      help=f"iterations of ganrec (default {default_iterations('ganrec')})")  # fmt: skip
     demo.add_argument("--seed", type=int, default=0, help="seed of the noise and of ganrec (default 0)")
-    demo.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
+    demo.add_argument("--device", default=None, help=_DEVICE_HELP)
     demo.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    train = sub.add_parser(
-        "train-jitter",
-        help="train the align_jitter network on synthetic scans",
-        description="Train the jitter-estimation ResNet on random synthetic objects, checkpointing every epoch. "
-        "The result, OUT/jitter_resnet.pt with its .json record, is what align_jitter(weights=...) loads.",
-    )
+
+def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--out", required=True, help="output folder for checkpoints and weights")
-    train.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
+    train.add_argument("--device", default=None, help=_DEVICE_HELP)
     train.add_argument("--epochs", type=int, default=None, help="epochs (default 16)")
     train.add_argument("--steps", type=int, default=None, help="optimiser steps per epoch (default 250)")
     train.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 64)")
     train.add_argument("--size", type=int, default=None, help="network input side in pixels (default 96)")
     train.add_argument("--widths", default=None, help="comma-separated object widths in pixels (default 64,96,128)")
     train.add_argument("--seed", type=int, default=None, help="data and initialisation seed (default 0)")
-    train.add_argument(
-        "--stop-after",
-        type=int,
-        default=None,
-        help="stop after this many epochs in this call; continue later with --resume",
-    )
-    train.add_argument(
-        "--families",
-        default=None,
-        help="comma-separated object families (default solid,hollow,porous,layered); "
-        "volume:PATH adds random blocks of your own reconstruction (.npy or .tif)",
-    )
-    train.add_argument(
-        "--init-weights", default=None, help="fine-tune from these weights ('shipped' for the package's)"
-    )
+    train.add_argument("--stop-after", type=int, default=None,
+                       help="stop after this many epochs in this call; continue later with --resume")  # fmt: skip
+    train.add_argument("--families", default=None,
+                       help="comma-separated object families (default solid,hollow,porous,layered); "
+                            "volume:PATH adds random blocks of your own reconstruction (.npy or .tif)")  # fmt: skip
+    train.add_argument("--init-weights", default=None,
+                       help="fine-tune from these weights ('shipped' for the package's)")  # fmt: skip
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
-    train.add_argument(
-        "--reference",
-        default=None,
-        choices=["full", "held_out"],
-        help="what each projection is compared with: the full reprojection (default) or the held-out one "
-        "(align_jitter reads rows against it)",
-    )
+    train.add_argument("--reference", default=None, choices=["full", "held_out"],
+                       help="what each projection is compared with: the full reprojection (default) or the held-out "
+                            "one (align_jitter reads rows against it)")  # fmt: skip
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    rec = sub.add_parser(
-        "recon",
-        help="reconstruct a Data Exchange HDF5 file",
-        description="Read INPUT (Data Exchange HDF5) through dxchange, normalise with flats and darks, take -log, "
-        "reconstruct, and write a TIFF stack (or HDF5) plus params.json into --out.",
-    )
-    rec.add_argument("input", help="Data Exchange HDF5 file")
-    rec.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    rec.add_argument(
-        "--algorithm",
-        default="sirt",
-        choices=tuple(ALGORITHMS),
-        help="; ".join(f"{name}: {spec.summary}" for name, spec in ALGORITHMS.items()) + " (default sirt)",
-    )
+
+def _file_arguments(p: argparse.ArgumentParser) -> None:
+    """What the file jobs (recon, align) share."""
+    p.add_argument("input", help="Data Exchange HDF5 file")
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--projector", default=PROJECTOR.default, choices=PROJECTOR.choices,
+                   help=f"{PROJECTOR.help} (default {PROJECTOR.default})")  # fmt: skip
+    p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
+    p.add_argument("--device", default=None, help=_DEVICE_HELP)
+    p.add_argument("--format", default=FORMATS[0], choices=FORMATS, help=f"output format (default {FORMATS[0]})")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out that tomopy-dl wrote (and a partial run)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _recon_arguments(rec: argparse.ArgumentParser) -> None:
+    _file_arguments(rec)
+    rec.add_argument("--algorithm", default="sirt", choices=tuple(ALGORITHMS),
+                     help="; ".join(f"{name}: {spec.summary}" for name, spec in ALGORITHMS.items())
+                     + " (default sirt)")  # fmt: skip
     rec.add_argument("--num-iter", type=int, default=None, help=_iterations_help())
+    rec.add_argument("--center", default="auto",
+                     help="rotation axis in pixels, or 'auto': found from the data by Vo's method, logged and "
+                          "written to params.json (default auto; a centre given is checked against it)")  # fmt: skip
+    rec.add_argument("--center-scan", default=None, metavar="START:STOP:STEP",
+                     help="instead of the volume: the middle row (or the first of --slices) reconstructed about "
+                          "each centre from START to STOP, one TIFF per centre and contact_sheet.png, for you to "
+                          "pick from")  # fmt: skip
     rec.add_argument("--angles", default=None, help="angle range in degrees to keep, e.g. 0:120")
-    rec.add_argument(
-        "--theta-range",
-        default=None,
-        help="first:last angle in degrees of evenly spaced projections, overriding the file's (e.g. 0:180)",
-    )
+    rec.add_argument("--theta-range", default=None,
+                     help="first:last angle in degrees of evenly spaced projections, overriding the file's "
+                          "(e.g. 0:180)")  # fmt: skip
     rec.add_argument("--seed", type=int, default=0, help="ganrec's seed (default 0)")
-    rec.add_argument(
-        "--slab", type=int, default=None, help="detector rows reconstructed at once (default: 256 MB of projections)"
-    )
-    rec.add_argument(
-        "--cluster",
-        default=None,
-        help="run the slabs on Dask: 'local' (worker processes here) or a scheduler address tcp://HOST:PORT "
-        "(default: in this process)",
-    )
+    rec.add_argument("--slab", type=int, default=None,
+                     help="detector rows reconstructed at once (default: 256 MB of projections)")  # fmt: skip
+    rec.add_argument("--cluster", default=None,
+                     help="run the slabs on Dask: 'local' (worker processes here) or a scheduler address "
+                          "tcp://HOST:PORT (default: in this process)")  # fmt: skip
     rec.add_argument("--workers", type=int, default=None, help="worker processes of --cluster local (default 2)")
-    align = sub.add_parser(
-        "align",
-        help="correct projection jitter of a Data Exchange HDF5 file",
-        description="Read INPUT through dxchange, normalise, take -log, correct jitter with align_jitter, and "
-        "write the corrected projections, shifts.csv and params.json into --out.",
-    )
-    align.add_argument("input", help="Data Exchange HDF5 file")
-    align.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+
+
+def _align_arguments(align: argparse.ArgumentParser) -> None:
+    _file_arguments(align)
     align.add_argument("--iters", type=int, default=None, help="passes (default: align_jitter's)")
     align.add_argument("--axes", default="both", choices=["both", "row", "col"], help="which shifts to correct")
     align.add_argument("--weights", default=None, help="weights from train-jitter (default: the shipped ones)")
-    rec.add_argument(
-        "--center",
-        default="auto",
-        help="rotation axis in pixels, or 'auto': found from the data by Vo's method, logged and written to "
-        "params.json (default auto; a centre given is checked against it)",
-    )
-    rec.add_argument(
-        "--center-scan",
-        default=None,
-        metavar="START:STOP:STEP",
-        help="instead of the volume: the middle row (or the first of --slices) reconstructed about each centre "
-        "from START to STOP, one TIFF per centre and contact_sheet.png, for you to pick from",
-    )
-    align.add_argument(
-        "--center", type=float, default=None, help="rotation axis in pixels, refined (default: found from the data)"
-    )
-    for p in (rec, align):
-        p.add_argument(
-            "--projector",
-            default=PROJECTOR.default,
-            choices=PROJECTOR.choices,
-            help=f"{PROJECTOR.help} (default {PROJECTOR.default})",
-        )
-        p.add_argument("--slices", default=None, help="detector rows START:STOP (default: all)")
-        p.add_argument("--device", default=None, help="cpu, cuda or gpu (default: cuda when available)")
-        p.add_argument("--format", default="tiff", choices=["tiff", "h5"], help="output format (default tiff)")
-        p.add_argument(
-            "--overwrite", action="store_true", help="replace an --out that tomopy-dl wrote (and a partial run)"
-        )
-        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    align.add_argument("--center", default=None,
+                       help="rotation axis in pixels, refined (default: found from the data)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its name, its help, how its arguments are declared and what runs it."""
+
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tomopy-dl", description="Deep-learning tomography for TomoPy pipelines.")
+    parser.add_argument("--version", action="version", version=f"tomopy-dl {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.description)
+        command.arguments(p)
+        p.set_defaults(run=command.run)
     return parser
 
 
@@ -363,45 +329,51 @@ def _train_jitter(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    from .demo import format_table, run_demo
+
+    for name in ("size", "angles", "num_iter", "ganrec_iter"):
+        value = getattr(args, name)
+        least = 2 if name in ("size", "angles") else 1
+        if value is not None and value < least:
+            print(f"tomopy-dl demo: --{name.replace('_', '-')} must be at least {least}", file=sys.stderr)
+            return 2
+    try:
+        rows = run_demo(args.out, size=args.size, max_angle=args.max_angle, n_angles=args.angles,
+                        photons=args.photons, num_iter=args.num_iter, ganrec_iter=args.ganrec_iter, seed=args.seed,
+                        device=args.device, overwrite=args.overwrite, progress=not args.no_progress)  # fmt: skip
+    except (FileExistsError, ValueError) as exc:
+        print(f"tomopy-dl demo: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(rows))
+    print(f"\nwrote comparison.png, scores.csv and TIFF images to {args.out}")
+    return 0
+
+
+#: The subcommands, in the order ``--help`` lists them.
+COMMANDS = (
+    Command("demo", "reconstruct a built-in missing-wedge example and compare methods",
+            "Simulate a limited-angle scan of a Shepp-Logan phantom, reconstruct it with every available method, "
+            "print SSIM/PSNR and write a PNG figure and TIFF images.", _demo_arguments, _demo),
+    Command("train-jitter", "train the align_jitter network on synthetic scans",
+            "Train the jitter-estimation ResNet on random synthetic objects, checkpointing every epoch. The result, "
+            "OUT/jitter_resnet.pt with its .json record, is what align_jitter(weights=...) loads.",
+            _train_arguments, _train_jitter),
+    Command("recon", "reconstruct a Data Exchange HDF5 file",
+            "Read INPUT (Data Exchange HDF5), normalise with flats and darks, take -log, find the rotation axis, "
+            "reconstruct, and write a TIFF stack (or HDF5) plus params.json into --out.",
+            _recon_arguments, _file_job),
+    Command("align", "correct projection jitter of a Data Exchange HDF5 file",
+            "Read INPUT, normalise, take -log, correct jitter with align_jitter, and write the corrected "
+            "projections, shifts.csv and params.json into --out.", _align_arguments, _file_job),
+)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    if args.command == "demo":
-        from .demo import format_table, run_demo
-
-        for name in ("size", "angles", "num_iter", "ganrec_iter"):
-            value = getattr(args, name)
-            if value is not None and value < (2 if name in ("size", "angles") else 1):
-                flag = "--" + name.replace("_", "-")
-                print(
-                    f"tomopy-dl demo: {flag} must be at least {2 if name in ('size', 'angles') else 1}", file=sys.stderr
-                )
-                return 2
-        try:
-            rows = run_demo(
-                args.out,
-                size=args.size,
-                max_angle=args.max_angle,
-                n_angles=args.angles,
-                photons=args.photons,
-                num_iter=args.num_iter,
-                ganrec_iter=args.ganrec_iter,
-                seed=args.seed,
-                device=args.device,
-                overwrite=args.overwrite,
-                progress=not args.no_progress,
-            )
-        except (FileExistsError, ValueError) as exc:
-            print(f"tomopy-dl demo: {exc}", file=sys.stderr)
-            return 2
-        print(format_table(rows))
-        print(f"\nwrote comparison.png, scores.csv and TIFF images to {args.out}")
-    elif args.command == "train-jitter":
-        return _train_jitter(args)
-    elif args.command in ("recon", "align"):
-        return _file_job(args)
-    return 0
+    return args.run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

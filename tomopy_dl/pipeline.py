@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .adapter.standalone import recon
 from .io.dataexchange import RawProjections, projections_shape, read_raw
-from .io.output import Manifest, OutputDir, StackWriter, write_contact_sheet, write_named_slices, write_params
+from .io.output import FORMATS, Manifest, OutputDir, StackWriter, write_contact_sheet, write_named_slices, write_params
 from .prep.alignment import estimate_jitter
 from .prep.center import AGREEMENT_PX, CenterEstimate, find_center
 from .prep.normalize import average_fields, dead_pixels, fill_dead_pixels, minus_log, normalize
@@ -52,7 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FORMATS = ("tiff", "h5")
 # Bytes of float32 projections one slab may hold when --slab is not given:
 # 256 MB is 21 rows of a 2048-wide, 1500-projection scan.
 _SLAB_BYTES = 256 << 20
@@ -449,7 +448,7 @@ def recon_file(
 def _checked_job(algorithm: str, fmt: str, num_iter, slab):
     """The algorithm's table entry, once the job's own choices are checked (before anything is read)."""
     spec = ALGORITHMS[as_choice(algorithm, "algorithm", tuple(ALGORITHMS))]
-    as_choice(fmt, "format", _FORMATS)
+    as_choice(fmt, "format", FORMATS)
     if num_iter is not None and "num_iter" not in spec.defaults:
         raise ValueError(f"{algorithm} takes no number of iterations; leave num_iter (--num-iter) out")
     if num_iter is not None and (isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer))
@@ -681,9 +680,10 @@ def align_file(
     Parameters are as :func:`recon_file` and :func:`tomopy_dl.align_jitter`
     (``iters`` None: its default).
     """
-    as_choice(fmt, "format", _FORMATS)
+    as_choice(fmt, "format", FORMATS)
     n_proj, n_rows, n_cols = projections_shape(path)
-    c = None if center is None else as_center(center, n_cols)  # None: align_jitter finds the axis
+    auto = center is None or (isinstance(center, str) and center.lower() == "auto")
+    c = None if auto else as_center(center, n_cols)  # None: align_jitter finds the axis
     more = {} if iters is None else {"iters": iters}
     n_out = n_rows if slices is None else int(slices[1]) - int(slices[0])
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * n_proj * max(n_out, 0) * n_cols)

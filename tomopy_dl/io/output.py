@@ -21,6 +21,9 @@ __all__ = ["OutputDir", "Manifest", "StackWriter", "write_stack", "write_named_s
 
 logger = logging.getLogger(__name__)
 
+#: The output formats of the file jobs: a TIFF stack, or one HDF5 file.
+FORMATS = ("tiff", "h5")
+
 
 class OutputDir:
     """A folder written under a temporary name and renamed into place on success.
@@ -375,8 +378,8 @@ class StackWriter:
     """
 
     def __init__(self, folder: Path, name: str, fmt: str, shape: tuple[int, int, int], resume: bool = False):
-        if fmt not in ("tiff", "h5"):
-            raise ValueError(f"format must be 'tiff' or 'h5', got {fmt!r}")
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
         self.folder, self.name, self.fmt, self.shape = Path(folder), name, fmt, tuple(int(n) for n in shape)
         self._h5 = None
         if fmt == "h5":

@@ -739,7 +739,7 @@ def align_jitter(
         working copy's width squared times the angles reaches ``256^3``
         (:func:`tomopy_dl.physics.choose_projector`), so from 256 angles of a
         256-wide copy; Siddon below. Measured by ``benchmarks/jitter.py
-        --dense``: see README.rst, "Jitter correction at beamline size".
+        --dense``: see the documentation, "Jitter correction at beamline size".
     progress : bool
         Show a tqdm bar over the passes.
 
