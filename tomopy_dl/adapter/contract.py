@@ -92,74 +92,95 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
     name = spec.name
 
     def algorithm(tomo, center, recon, theta, **kwargs) -> None:
-        if not isinstance(recon, np.ndarray) or recon.dtype != np.float32:
-            raise TypeError(f"recon must be a float32 numpy array to fill in place, got {type(recon).__name__}")
-        if not recon.flags.writeable:
-            raise ValueError("recon is read-only; pass a writeable float32 array")
-        sino = as_float32_array(tomo, "tomo", (2, 3))
-        out = recon
-        if sino.ndim == 2:  # nchunk=0: one sinogram, one image
-            sino = sino[None]
-            out = recon[None] if recon.ndim == 2 else recon
-        if out.ndim != 3 or out.shape[0] != sino.shape[0]:
-            raise ValueError(f"recon has shape {recon.shape}, which does not hold {sino.shape[0]} slice(s) of tomo")
-        k, n_ang, n_det = sino.shape
-        angles = as_angles(theta, n_proj=n_ang)
-        centers = as_centers(center, k, n_det, on_detector=True)
-        ngx, ngy = out.shape[1:]
-        for key, size in (("num_gridx", ngx), ("num_gridy", ngy)):
-            if kwargs.get(key) is not None and as_positive_int(kwargs[key], key) != size:
-                raise ValueError(f"{key}={_plain(kwargs[key])} does not match recon's shape {recon.shape}")
-
-        params = {}
-        run = {k.name: k.default for k in COMMON}
-        unknown = []
-        for key, value in kwargs.items():
-            value = _plain(value)
-            if key in _RUN:
-                if value is not None:
-                    run[key] = _coerce(_RUN[key], value)
-            elif key in keywords:
-                if value is not None:  # None means the table's default
-                    params[key] = _coerce(keywords[key], value)
-            elif key == "options":
-                if value:
-                    unknown.append(key)
-            elif key not in _COMMON:
-                unknown.append(key)
-        if unknown:
-            warnings.warn(
-                f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted([*keywords, *_RUN])}",
-                stacklevel=2,
-            )
-        if "progress" in keywords:
-            # Called through TomoPy or recon, a bar is shown unless asked otherwise.
-            params["progress"] = bool(_plain(kwargs.get("progress", True)))
+        sino, out, angles, centers = _checked_contract(tomo, center, recon, theta, kwargs)
+        params, run = _sorted_keywords(name, keywords, kwargs)
         dev = resolve_device(_plain(kwargs.get("device")))
-        solver = spec.load()
-
         with device_lock(dev), torch.no_grad():
-            batch = slices_per_batch((ngx, ngy), (n_ang, n_det))
-            for c, part in slices_by_center(centers, batch):
-                op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev, projector=run["projector"])
-                y = torch.from_numpy(sino[part]).to(dev)
-                if spec.takes_init:
-                    init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
-                    result = solver(y, op, init=init, **params)
-                else:
-                    result = solver(y, op, **params)
-                out[part] = result.cpu().numpy()
-        logger.debug("tomopy_dl.%s: %d slice(s), %d angles, grid %dx%d on %s", name, k, n_ang, ngx, ngy, dev)
+            _solve_slices(spec, sino, out, angles, centers, params, run["projector"], dev)
+        logger.debug("tomopy_dl.%s: %d slice(s), %d angles, grid %dx%d on %s", name, *sino.shape[:2],
+                     *out.shape[1:], dev)  # fmt: skip
 
     algorithm.__name__ = algorithm.__qualname__ = name
     algorithm.__module__ = "tomopy_dl"
+    algorithm.__doc__ = _docstring(spec)
+    algorithm.spec = spec
+    return algorithm
+
+
+def _checked_contract(tomo, center, recon, theta, kwargs: dict):
+    """TomoPy's arguments checked: ``(sino (k, nangles, ndet), out (k, gx, gy) view of recon, angles, centers)``."""
+    if not isinstance(recon, np.ndarray) or recon.dtype != np.float32:
+        raise TypeError(f"recon must be a float32 numpy array to fill in place, got {type(recon).__name__}")
+    if not recon.flags.writeable:
+        raise ValueError("recon is read-only; pass a writeable float32 array")
+    sino = as_float32_array(tomo, "tomo", (2, 3))
+    out = recon
+    if sino.ndim == 2:  # nchunk=0: one sinogram, one image
+        sino = sino[None]
+        out = recon[None] if recon.ndim == 2 else recon
+    if out.ndim != 3 or out.shape[0] != sino.shape[0]:
+        raise ValueError(f"recon has shape {recon.shape}, which does not hold {sino.shape[0]} slice(s) of tomo")
+    k, n_ang, n_det = sino.shape
+    angles = as_angles(theta, n_proj=n_ang)
+    centers = as_centers(center, k, n_det, on_detector=True)
+    for key, size in (("num_gridx", out.shape[1]), ("num_gridy", out.shape[2])):
+        if kwargs.get(key) is not None and as_positive_int(kwargs[key], key) != size:
+            raise ValueError(f"{key}={_plain(kwargs[key])} does not match recon's shape {recon.shape}")
+    return sino, out, angles, centers
+
+
+def _sorted_keywords(name: str, keywords: dict, kwargs: dict) -> tuple[dict, dict]:
+    """The solver's keywords and the run's (``projector``), checked; unknown ones warned about."""
+    params = {}
+    run = {k.name: k.default for k in COMMON}
+    unknown = []
+    for key, value in kwargs.items():
+        value = _plain(value)
+        if key in _RUN:
+            if value is not None:
+                run[key] = _coerce(_RUN[key], value)
+        elif key in keywords:
+            if value is not None:  # None means the table's default
+                params[key] = _coerce(keywords[key], value)
+        elif (key == "options" and value) or (key != "options" and key not in _COMMON):
+            unknown.append(key)
+    if unknown:
+        warnings.warn(f"tomopy_dl.{name} ignores keyword(s) {sorted(unknown)}; it takes {sorted([*keywords, *_RUN])}",
+                      stacklevel=3)  # fmt: skip
+    if "progress" in keywords:
+        # Called through TomoPy or recon, a bar is shown unless asked otherwise.
+        params["progress"] = bool(_plain(kwargs.get("progress", True)))
+    return params, run
+
+
+def _solve_slices(spec: Algorithm, sino, out, angles, centers, params: dict, projector: str, dev) -> None:
+    """Each batch of slices that share a centre through the solver, into ``out``."""
+    ngx, ngy = out.shape[1:]
+    n_ang, n_det = sino.shape[1:]
+    solver = spec.load()
+    batch = slices_per_batch((ngx, ngy), (n_ang, n_det))
+    for c, part in slices_by_center(centers, batch):
+        op = get_projector(angles, n_det, ngx, ngy, center=c, device=dev, projector=projector)
+        y = torch.from_numpy(sino[part]).to(dev)
+        if spec.takes_init:
+            init = torch.from_numpy(np.array(out[part], dtype=np.float32)).to(dev)
+            result = solver(y, op, init=init, **params)
+        else:
+            result = solver(y, op, **params)
+        out[part] = result.cpu().numpy()
+
+
+def _docstring(spec: Algorithm) -> str:
+    """The callable's numpydoc docstring, its keywords read from the table."""
+    name = spec.name
     # The callable shows a bar unless asked otherwise (see above), unlike the bare solver.
     shown = {k.name: (True if k.name == "progress" else k.default) for k in spec.keywords}
     shown.update({k.name: k.default for k in COMMON})
     listed = "\n".join(
         f"{k.name} : {k.kind.__name__}, default {shown[k.name]!r}\n    {k.help}" for k in (*spec.keywords, *COMMON)
     )
-    algorithm.__doc__ = (
+    takes_iterations = any(k.name == "num_iter" for k in spec.keywords)
+    return (
         f"TomoPy algorithm: {spec.summary} (:func:`{spec.solver.replace(':', '.')}`).\n\n"
         f"Use as ``tomopy.recon(proj, theta, center=c, algorithm=tomopy_dl.{name}, ...)`` or\n"
         f"``tomopy_dl.recon(proj, theta, algorithm='{name}', ...)``. Fills ``recon`` in place;\n"
@@ -176,12 +197,10 @@ def tomopy_algorithm(spec: Algorithm) -> Callable:
         f">>> tomo = np.ones((1, 30, 24), np.float32)  # sinograms (k, nangles, ndet)\n"
         f">>> recon = np.full((1, 16, 16), 1e-6, np.float32)\n"
         f">>> tomopy_dl.{name}(tomo, np.float32([12.0]), recon, theta, num_gridx=16, num_gridy=16,\n"
-        f"...                  options={{}}, progress=False{', num_iter=2' if 'num_iter' in keywords else ''})\n"
+        f"...                  options={{}}, progress=False{', num_iter=2' if takes_iterations else ''})\n"
         f">>> bool(recon.std() > 0)\n"
         f"True\n"
     )
-    algorithm.spec = spec
-    return algorithm
 
 
 #: The TomoPy callables by name, one per entry of the table.

@@ -244,43 +244,14 @@ def train_jitter(
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
     dev = resolve_device(device)
-    requested = cfg
-    cfg = cfg or JitterTrainingConfig()
-    if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {str(ckpt_path)!r} does not exist")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        saved = dict(ckpt["config"])
-        for key in ("widths", "rows", "n_angles", "photons", "families"):
-            saved[key] = tuple(saved[key])
-        # The schedule may be lengthened on resume; the data recipe may not.
-        if requested is not None:
-            saved["epochs"] = max(saved["epochs"], requested.epochs)
-        cfg = JitterTrainingConfig(**saved)
-    else:
-        if (ckpt_path.exists() or (out / "jitter_resnet.pt").exists()) and not overwrite:
-            raise FileExistsError(
-                f"{str(out)!r} already holds a training run; pass resume=True (--resume) to continue it "
-                "or overwrite=True (--overwrite) to start again"
-            )
-        ckpt = None
-
+    cfg, ckpt = _recipe_and_checkpoint(out, cfg, resume, overwrite)
     torch.manual_seed(cfg.seed)
     model = JitterResNet(width=cfg.width).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start_epoch, history, elapsed = 0, [], 0.0
     if ckpt is None and init_weights is not None:
-        start, start_meta = load_jitter_model(None if str(init_weights) == "shipped" else init_weights)
-        if (
-            start_meta.get("architecture", {}).get("width", 32) != cfg.width
-            or start_meta["input_size"] != cfg.input_size
-        ):
-            raise ValueError(
-                f"init weights have width {start_meta.get('architecture')} and input {start_meta['input_size']}; "
-                f"the recipe asks for width {cfg.width} and input {cfg.input_size}"
-            )
-        model.load_state_dict(start.state_dict())
+        _start_from(model, init_weights, cfg)
     out.mkdir(parents=True, exist_ok=True)
+    start_epoch, history, elapsed = 0, [], 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -291,82 +262,145 @@ def train_jitter(
 
     total = cfg.epochs * cfg.steps_per_epoch
     val_set = _validation_set(cfg, dev)
-    pool: deque = deque(maxlen=cfg.pool_volumes)
-    next_volume = start_epoch * cfg.steps_per_epoch // cfg.steps_per_volume
-    # Refill the pool with the same volumes an uninterrupted run would hold now.
-    for index in range(max(0, next_volume - cfg.pool_volumes), next_volume):
-        family, vseed = _volume_plan(cfg.seed, index, cfg.families)
-        pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
-
+    data = _PairPool(cfg, dev, start_epoch)
     bar = tqdm(total=total, initial=start_epoch * cfg.steps_per_epoch, desc="train-jitter", disable=not progress)
     model.train()
     last = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + int(stop_after))
     for epoch in range(start_epoch, last):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, epoch, 13])
-        losses = []
-        for k in range(cfg.steps_per_epoch):
-            step = epoch * cfg.steps_per_epoch + k
-            while len(pool) < cfg.pool_volumes or step // cfg.steps_per_volume >= next_volume:
-                family, vseed = _volume_plan(cfg.seed, next_volume, cfg.families)
-                pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
-                next_volume += 1
-            sizes = np.array([p[0].shape[0] for p in pool])
-            which = rng.integers(0, len(pool), cfg.batch_size)
-            idx = (rng.uniform(size=cfg.batch_size) * sizes[which]).astype(int)
-            x = torch.stack([pool[w][0][i] for w, i in zip(which, idx)]).to(dev)
-            y = torch.stack([pool[w][1][i] for w, i in zip(which, idx)]).to(dev)
-            # Augment: swapping left and right mirrors the column displacement.
-            flip = torch.as_tensor(rng.uniform(size=cfg.batch_size) < 0.5, device=dev)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            y = torch.where(flip[:, None], y * torch.tensor([1.0, -1.0], device=dev), y)
-            for group in opt.param_groups:
-                group["lr"] = _lr(cfg, step, total)
-            pred = model(x)
-            if cfg.loss == "mse":
-                loss = (pred - y).pow(2).sum(dim=1).mean()  # the paper's eq. (1)
-            else:
-                # Huber: scans where the coarse start failed under heavy impulse
-                # noise carry labels of many pixels that no input explains; under
-                # MSE they would drown the sub-pixel signal of all the others.
-                loss = torch.nn.functional.smooth_l1_loss(pred, y, beta=1.0, reduction="none").sum(dim=1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            bar.update(1)
-            if k % 20 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        losses = _train_epoch(model, opt, data, cfg, epoch, total, dev, bar)
         val = validate_jitter(model, val_set, dev)
         elapsed += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_rmse_px": val})
-        logger.info(
-            "epoch %d: train loss %.4f, validation RMSE row %.3f col %.3f px",
-            epoch + 1,
-            np.mean(losses),
-            val.get("row", float("nan")),
-            val.get("col", float("nan")),
-        )
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch + 1,
-                "elapsed": elapsed,
-                "config": cfg.to_json(),
-                "history": json.dumps(history),
-                "torch_rng": torch.get_rng_state(),
-            },
-            ckpt_path.with_suffix(".tmp"),
-        )
-        os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)  # never a half-written checkpoint
+        logger.info("epoch %d: train loss %.4f, validation RMSE row %.3f col %.3f px", epoch + 1, np.mean(losses),
+                    val.get("row", float("nan")), val.get("col", float("nan")))  # fmt: skip
+        _save_checkpoint(ckpt_path, model, opt, epoch + 1, elapsed, cfg, history)
     bar.close()
     if last < cfg.epochs:
         logger.info("stopped after epoch %d of %d; continue with resume=True", last, cfg.epochs)
         return None
     (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    meta = _record(cfg, history, elapsed, init_weights, dev)
+    save_weights(model, out / "jitter_resnet.pt", meta)
+    return meta
 
-    meta = {
+
+def _recipe_and_checkpoint(out: Path, cfg: JitterTrainingConfig | None, resume: bool, overwrite: bool):
+    """The recipe to train by and the checkpoint to start from (None: from the start), as asked."""
+    ckpt_path = out / "checkpoint.pt"
+    requested = cfg
+    cfg = cfg or JitterTrainingConfig()
+    if not resume:
+        if (ckpt_path.exists() or (out / "jitter_resnet.pt").exists()) and not overwrite:
+            raise FileExistsError(
+                f"{str(out)!r} already holds a training run; pass resume=True (--resume) to continue it "
+                "or overwrite=True (--overwrite) to start again"
+            )
+        return cfg, None
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"nothing to resume: {str(ckpt_path)!r} does not exist")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    saved = dict(ckpt["config"])
+    for key in ("widths", "rows", "n_angles", "photons", "families"):
+        saved[key] = tuple(saved[key])
+    # The schedule may be lengthened on resume; the data recipe may not.
+    if requested is not None:
+        saved["epochs"] = max(saved["epochs"], requested.epochs)
+    return JitterTrainingConfig(**saved), ckpt
+
+
+def _start_from(model: torch.nn.Module, init_weights, cfg: JitterTrainingConfig) -> None:
+    """Fine-tuning: ``model`` takes these weights, whose architecture must be the recipe's."""
+    start, start_meta = load_jitter_model(None if str(init_weights) == "shipped" else init_weights)
+    if start_meta.get("architecture", {}).get("width", 32) != cfg.width or start_meta["input_size"] != cfg.input_size:
+        raise ValueError(
+            f"init weights have width {start_meta.get('architecture')} and input {start_meta['input_size']}; "
+            f"the recipe asks for width {cfg.width} and input {cfg.input_size}"
+        )
+    model.load_state_dict(start.state_dict())
+
+
+class _PairPool:
+    """The training pairs: a pool of simulated volumes, renewed on a schedule that depends only on the step.
+
+    So a resumed run holds the volumes an uninterrupted one would, and draws the same batches.
+    """
+
+    def __init__(self, cfg: JitterTrainingConfig, dev, start_epoch: int):
+        self.cfg, self.dev = cfg, dev
+        self.pool: deque = deque(maxlen=cfg.pool_volumes)
+        self.next_volume = start_epoch * cfg.steps_per_epoch // cfg.steps_per_volume
+        # Refill the pool with the same volumes an uninterrupted run would hold now.
+        for index in range(max(0, self.next_volume - cfg.pool_volumes), self.next_volume):
+            family, vseed = _volume_plan(cfg.seed, index, cfg.families)
+            self.pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
+
+    def batch(self, step: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step ``step``'s inputs and labels, drawn with ``rng`` and mirrored at random."""
+        cfg, dev, pool = self.cfg, self.dev, self.pool
+        while len(pool) < cfg.pool_volumes or step // cfg.steps_per_volume >= self.next_volume:
+            family, vseed = _volume_plan(cfg.seed, self.next_volume, cfg.families)
+            pool.append(make_jitter_pairs(family, vseed, cfg, dev)[:2])
+            self.next_volume += 1
+        sizes = np.array([p[0].shape[0] for p in pool])
+        which = rng.integers(0, len(pool), cfg.batch_size)
+        idx = (rng.uniform(size=cfg.batch_size) * sizes[which]).astype(int)
+        x = torch.stack([pool[w][0][i] for w, i in zip(which, idx)]).to(dev)
+        y = torch.stack([pool[w][1][i] for w, i in zip(which, idx)]).to(dev)
+        # Augment: swapping left and right mirrors the column displacement.
+        flip = torch.as_tensor(rng.uniform(size=cfg.batch_size) < 0.5, device=dev)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        y = torch.where(flip[:, None], y * torch.tensor([1.0, -1.0], device=dev), y)
+        return x, y
+
+
+def _train_epoch(model, opt, data: _PairPool, cfg: JitterTrainingConfig, epoch: int, total: int, dev, bar) -> list:
+    """One epoch of optimiser steps; returns each step's loss."""
+    rng = np.random.default_rng([cfg.seed, epoch, 13])
+    losses = []
+    for k in range(cfg.steps_per_epoch):
+        step = epoch * cfg.steps_per_epoch + k
+        x, y = data.batch(step, rng)
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step, total)
+        pred = model(x)
+        if cfg.loss == "mse":
+            loss = (pred - y).pow(2).sum(dim=1).mean()  # the paper's eq. (1)
+        else:
+            # Huber: scans where the coarse start failed under heavy impulse
+            # noise carry labels of many pixels that no input explains; under
+            # MSE they would drown the sub-pixel signal of all the others.
+            loss = torch.nn.functional.smooth_l1_loss(pred, y, beta=1.0, reduction="none").sum(dim=1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.update(1)
+        if k % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return losses
+
+
+def _save_checkpoint(path: Path, model, opt, epoch: int, elapsed: float, cfg: JitterTrainingConfig, history) -> None:
+    """Everything a resumed run needs, written whole or not at all."""
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "elapsed": elapsed,
+            "config": cfg.to_json(),
+            "history": json.dumps(history),
+            "torch_rng": torch.get_rng_state(),
+        },
+        path.with_suffix(".tmp"),
+    )
+    os.replace(path.with_suffix(".tmp"), path)  # never a half-written checkpoint
+
+
+def _record(cfg: JitterTrainingConfig, history: list, elapsed: float, init_weights, dev) -> dict:
+    """The weights' metadata record: the recipe, the data, the validation and where they were trained."""
+    return {
         "network": "JitterResNet",
         "architecture": {"width": cfg.width},
         "input_size": cfg.input_size,
@@ -386,5 +420,3 @@ def train_jitter(
         "python": platform.python_version(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
-    save_weights(model, out / "jitter_resnet.pt", meta)
-    return meta
