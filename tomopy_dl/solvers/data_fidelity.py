@@ -67,6 +67,14 @@ class L2(_SinogramDistance):
     def distance(self, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 0.5 * (model - y).square()
 
+    @staticmethod
+    def prox_conjugate(p: torch.Tensor, sigma: torch.Tensor, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The dual step of the primal-dual loop: ``prox`` of ``sigma D*`` at ``p + sigma A x`` (per ray).
+
+        ``model`` is ``A x_bar``; for ``0.5 |z - y|^2`` it is ``(p + sigma (A x - y)) / (1 + sigma)``.
+        """
+        return (p + sigma * (model - y)) / (1.0 + sigma)
+
 
 class KL(_SinogramDistance):
     """Poisson log-likelihood as a distance, ``sum(A x - y + y log(y / A x))`` per slice.
@@ -85,6 +93,12 @@ class KL(_SinogramDistance):
     >>> round(float(KL()(ones, op(ones), op)[0]), 6), bool(KL()(2 * ones, op(ones), op)[0] > 0)
     (0.0, True)
     """
+
+    @staticmethod
+    def prox_conjugate(p: torch.Tensor, sigma: torch.Tensor, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The dual step for ``sum(z - y log z)`` (Sidky et al. 2012), as :meth:`L2.prox_conjugate`'s."""
+        v = p + sigma * model
+        return 0.5 * (1.0 + v - torch.sqrt((v - 1.0).square() + 4.0 * sigma * y))
 
     def distance(self, model: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         model, y = model.clamp_min(_TINY), y.clamp_min(0.0)

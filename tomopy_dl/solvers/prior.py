@@ -8,7 +8,17 @@ import torch.nn.functional as F
 from ..networks import ProjectionDiscriminator
 from ..physics import Projector, unmeasured_angles
 
-__all__ = ["grad2d", "div2d", "tv_norm", "estimate_noise", "auto_reg_par", "TV", "Adversarial", "WedgeAdversarial"]
+__all__ = [
+    "grad2d",
+    "div2d",
+    "tv_norm",
+    "estimate_noise",
+    "auto_reg_par",
+    "TV",
+    "PRIORS",
+    "Adversarial",
+    "WedgeAdversarial",
+]
 
 
 def grad2d(x: torch.Tensor) -> torch.Tensor:
@@ -119,6 +129,13 @@ def auto_reg_par(sino: torch.Tensor, factor: float = 0.35, *, data: str = "l2") 
 class TV:
     """``weight * TV(x)`` per slice, with ``weight`` of shape (B,) (see :func:`auto_reg_par`).
 
+    What a prior of the primal-dual loop (:func:`~.iterative.primal_dual`) provides, as class
+    attributes and static methods: ``apply`` (the linear operator ``K`` it is a function of:
+    here the gradient), ``adjoint`` (``K^T``), ``row_sum`` and ``col_sum`` (the largest
+    absolute row and column sums of ``K``, for the diagonal steps) and ``prox_conjugate``
+    (the dual step: the prox of ``sigma (weight g)*`` for ``g`` the prior as a function of
+    ``K x``). A new prior is such a class and a row of :data:`PRIORS`.
+
     Examples
     --------
     >>> import torch
@@ -127,11 +144,32 @@ class TV:
     tensor([2.])
     """
 
+    row_sum = 2.0  # each forward difference has two entries of size 1
+    col_sum = 4.0  # and each pixel is in at most four of them
+
     def __init__(self, weight: torch.Tensor):
         self.weight = weight
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.weight * tv_norm(x)
+
+    apply = staticmethod(grad2d)
+
+    @staticmethod
+    def adjoint(q: torch.Tensor) -> torch.Tensor:
+        return -div2d(q)
+
+    @staticmethod
+    def prox_conjugate(q: torch.Tensor, sigma: float, weight: torch.Tensor) -> torch.Tensor:
+        """Projection of each pixel's gradient pair onto the ball of radius ``weight`` (B, 1, 1, 1)."""
+        ones = torch.ones_like(weight)
+        # hypot: a norm over axis 1 took 0.3 s at 2048^2 on the CPU, this 0.02 s. weight 0 zeroes q.
+        size = torch.hypot(q[:, 0], q[:, 1]).unsqueeze(1)
+        return q * torch.minimum(ones, weight / size.clamp_min(1e-30))
+
+
+#: The priors of the primal-dual loop by name (:func:`~.iterative.primal_dual`'s ``prior``).
+PRIORS = {"tv": TV}
 
 
 #: Projections the discriminator sees per step, of each kind (real, fake): all of them below it.

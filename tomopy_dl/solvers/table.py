@@ -154,6 +154,8 @@ ALGORITHMS: dict[str, Algorithm] = {
                 Keyword(
                     "data", str, "l2", "data term: least squares, or Poisson 'kl' for counts", choices=("l2", "kl")
                 ),
+                # No choices here: a prior is added by a row of PRIORS (solvers/prior.py), which the solver checks.
+                Keyword("prior", str, "tv", "the prior: a name of solvers.prior.PRIORS ('tv': total variation)"),
                 _PROGRESS,
             ),
             takes_init=True,
