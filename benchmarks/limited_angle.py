@@ -248,8 +248,8 @@ class _GanLog(logging.Handler):
     def emit(self, record):
         if "D loss" in record.msg:
             self.d_loss.append(record.args[-1])
-        elif "chose" in record.msg:
-            self.choice = record.args[-1].split(" (")[0]
+        elif "chose" in record.msg:  # "... chose on slice %d: %s; on %d of %d detector pixels"
+            self.choice = str(record.args[1]).split(" (")[0]
 
 
 # TomoPy's tv weighs its prior in its own units: scan half-decades instead.
