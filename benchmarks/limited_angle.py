@@ -29,7 +29,7 @@ Data (``--datasets``):
   and never copied (two are GPL-3.0). The two full-turn scans keep their
   first half turn, so that no withheld angle is the mirror of a kept one.
 
-Geometries: 0-120 and 0-90 degrees (the counts series: +-60 and +-45), and
+Geometries: 0-120 and 0-90 degrees (the counts series: +-60 and +-45), ``0-150``, and
 ``--geometries 0-180 70/51`` for the full range and 51 angles in 0-70.
 
 ``--svmbir`` adds svmbir's model-based reconstruction (qGGMRF prior; its
@@ -76,8 +76,8 @@ from tomopy_dl.solvers.iterative import tv
 from tomopy_dl.solvers.prior import auto_reg_par, div2d, grad2d
 
 SHARED = Path(os.environ.get("TOMOPY_DL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-GEOMETRIES = ["0-180", "0-120", "0-90", "70/51"]
-LIMITED = ("0-120", "0-90", "70/51")
+GEOMETRIES = ["0-180", "0-150", "0-120", "0-90", "70/51"]
+LIMITED = ("0-150", "0-120", "0-90", "70/51")
 
 
 @dataclass
