@@ -48,3 +48,28 @@ def wedge():
 def tooth_h5():
     """The measured tooth (two rows of an APS scan, Data Exchange; see data/README.md)."""
     return DATA / "tooth.h5"
+
+
+def wait_for_slabs(partial: Path, job, at_least: int = 1, timeout: float = 120.0, poll: float = 0.02) -> int:
+    """Poll a running job's ``manifest.json`` in ``partial`` until it records ``at_least`` slabs or ``job`` ends.
+
+    Returns the number of slabs recorded when the wait ended.
+    """
+    import json
+    import time
+
+    deadline, done = time.time() + timeout, 0
+    while time.time() < deadline and job.poll() is None:
+        try:
+            done = len(json.loads((partial / "manifest.json").read_text())["slabs"])
+        except (OSError, ValueError, KeyError):  # not written yet, or being replaced
+            pass
+        if done >= at_least:
+            break
+        time.sleep(poll)
+    return done
+
+
+def error_lines(stderr: str) -> list[str]:
+    """A job's stderr without dxchange's notes on import (its optional modules missing)."""
+    return [line for line in stderr.splitlines() if "module not found" not in line]

@@ -75,6 +75,7 @@ def test_center_scan_writes_a_slice_per_centre_and_a_contact_sheet(tooth_h5, tmp
     assert (out / "contact_sheet.png").stat().st_size > 10_000
     params = json.loads((out / "params.json").read_text())
     assert params["centers"] == [294.0, 295.0, 296.0, 297.0] and params["center_found"] == pytest.approx(295.5)
+    assert params["center_marked"] in (295.0, 296.0)  # the trial nearest the axis found is marked on the sheet
 
 
 @pytest.mark.parametrize("text", ["290:300", "300:290:1", "290:300:0", "a:b:c", "0:1000:0.1"])

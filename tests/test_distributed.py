@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("dxchange", reason="run scripts/install-dxchange.sh (CI does)")
 distributed = pytest.importorskip("distributed", reason="pip install 'tomopy-dl[distributed]' (CI does)")
 import tifffile  # noqa: E402
+from conftest import error_lines, wait_for_slabs  # noqa: E402
 
 from tomopy_dl.cli import main  # noqa: E402
 from tomopy_dl.pipeline import SlabFailures, recon_file  # noqa: E402
@@ -110,15 +111,7 @@ def test_a_crashed_job_resumes_where_it_stopped(tmp_path, caplog):
             "--no-progress"]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from tomopy_dl.cli import main; sys.exit(main())",
                              *argv])  # fmt: skip
-    manifest = tmp_path / ".out.partial" / "manifest.json"
-    deadline = time.time() + 120
-    done = 0
-    while time.time() < deadline and proc.poll() is None:
-        if manifest.is_file():
-            done = len(json.loads(manifest.read_text())["slabs"])
-            if done >= 2:
-                break
-        time.sleep(0.05)
+    done = wait_for_slabs(tmp_path / ".out.partial", proc, at_least=2, poll=0.05)
     proc.send_signal(signal.SIGKILL)  # a crash: nothing runs after this
     proc.wait()
     assert 2 <= done < 6 and not out.exists()
@@ -176,23 +169,16 @@ def test_a_lost_scheduler_is_one_line_and_the_job_resumes(tmp_path):
                    "--slab", "1", "--center", "32", "--cluster", address, "--no-progress"]  # fmt: skip
         job = subprocess.Popen([sys.executable, "-m", "tomopy_dl.cli", *command], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-        manifest = tmp_path / ".out.partial" / "manifest.json"
-        while time.time() < deadline + 120 and job.poll() is None:
-            try:
-                if json.loads(manifest.read_text())["slabs"]:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.05)
+        wait_for_slabs(tmp_path / ".out.partial", job, poll=0.05)
         sched.kill()
         _, err = job.communicate(timeout=120)
     finally:
         for proc in (sched, worker):
             if proc is not None:
                 proc.kill()
-    lines = [line for line in err.splitlines() if "module not found" not in line]  # dxchange's import notes
+    lines = error_lines(err)
     assert job.returncode == 2
     assert len(lines) == 1 and "lost the Dask scheduler at tcp://" in lines[0], err[-3000:]
     assert "after 1 of 4 slabs; rerun the same command to resume" in lines[0]
     assert not (tmp_path / "out").exists()
-    assert len(json.loads(manifest.read_text())["slabs"]) == 1
+    assert len(json.loads((tmp_path / ".out.partial" / "manifest.json").read_text())["slabs"]) == 1

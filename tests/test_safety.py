@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import error_lines, wait_for_slabs
 
 import tomopy_dl
 from tomopy_dl.cli import main
@@ -304,17 +305,10 @@ def test_a_signal_mid_job_keeps_the_finished_slabs_and_the_rerun_resumes(tmp_pat
                "--slab", "1", "--center", "24", "--no-progress", "--out"]  # fmt: skip
     job = subprocess.Popen([*command, str(tmp_path / "out")], stderr=subprocess.PIPE, text=True)
     manifest = tmp_path / ".out.partial" / "manifest.json"
-    deadline = time.time() + 120
-    while time.time() < deadline and job.poll() is None:
-        try:
-            if json.loads(manifest.read_text())["slabs"]:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
+    wait_for_slabs(manifest.parent, job)
     job.send_signal(sig)
     _, err = job.communicate(timeout=120)
-    lines = [line for line in err.splitlines() if "module not found" not in line]  # dxchange's import notes
+    lines = error_lines(err)
     assert job.returncode == 128 + sig, err[-2000:]
     assert lines == [f"tomopy-dl recon: stopped by {sig.name}; the finished slabs are kept: rerun the same command "
                      "to resume"], err[-2000:]  # fmt: skip
@@ -376,7 +370,7 @@ def test_a_disk_that_fills_mid_job_is_one_line_and_the_rerun_resumes(tmp_path, f
                 "output.OutputDir.require_free = lambda self, n, where=None: None  # as if the disk filled later\n"
                 f"from tomopy_dl.cli import main\nsys.exit(main({[*args, str(disk / 'out')]!r}))")  # fmt: skip
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-        lines = [line for line in proc.stderr.splitlines() if "module not found" not in line]
+        lines = error_lines(proc.stderr)
         assert proc.returncode == 2, proc.stderr[-3000:]  # not a segmentation fault (-11)
         assert len(lines) == 1 and "no space left on its disk" in lines[0] and ".out.partial" in lines[0], lines
         subprocess.run(["mount", "-o", "remount,size=2200k", str(disk)], check=True)  # space freed

@@ -266,11 +266,17 @@ def file_center(
     return CenterEstimate(est.center, dict(zip(kept, est.by_row.values())), est.pair)
 
 
-def _resolve_center(path, center, lo: int, hi: int, theta_range, n_cols: int) -> tuple[float, dict]:
-    """The centre a file job uses (``center``, or found when 'auto' or None) and what params.json records of it."""
+def _is_auto(center) -> bool:
+    """Whether ``center`` asks for the axis to be found (None or 'auto'); any other string is refused."""
     auto = center is None or (isinstance(center, str) and center.lower() == "auto")
     if isinstance(center, str) and not auto:
         raise ValueError(f"center must be a number of pixels or 'auto', got {center!r}")
+    return auto
+
+
+def _resolve_center(path, center, lo: int, hi: int, theta_range, n_cols: int) -> tuple[float, dict]:
+    """The centre a file job uses (``center``, or found when 'auto' or None) and what params.json records of it."""
+    auto = _is_auto(center)
     try:
         est = file_center(path, slices=(lo, hi), theta_range=theta_range)
     except ValueError as exc:  # less than half a turn: nothing to find it from
@@ -644,13 +650,18 @@ def center_scan(
         images[f"center_{c:07.2f}"] = recon(prj, theta, center=float(c), algorithm=algorithm, **options)[0]
     with guard as folder:
         files = write_named_slices(folder, images)
-        titles = {f"{c:.2f}" + (" (found)" if found is not None and abs(c - found) < 0.13 else ""): img
-                  for c, img in zip(trials, images.values())}  # fmt: skip
+        # The trial nearest the axis found is marked, where it lies within the range tried.
+        step = float(np.median(np.diff(np.sort(trials)))) if trials.size > 1 else 1.0
+        near = int(np.argmin(np.abs(trials - found))) if found is not None else -1
+        near = near if near >= 0 and abs(trials[near] - found) <= step / 2 else -1
+        titles = {f"{c:.2f}" + (" (found)" if i == near else ""): img
+                  for i, (c, img) in enumerate(zip(trials, images.values()))}  # fmt: skip
         write_contact_sheet(folder / "contact_sheet.png", titles,
                             f"{Path(path).name}, row {r}: {algorithm} about each centre"
                             + ("" if found is None else f" (found from the data: {found:.2f})"))  # fmt: skip
         params = {"command": "center-scan", "input": str(Path(path).resolve()), "row": r, "algorithm": algorithm,
-                  "centers": trials.tolist(), "center_found": found, "options": options,
+                  "centers": trials.tolist(), "center_found": found,
+                  "center_marked": float(trials[near]) if near >= 0 else None, "options": options,
                   "files": [*files, "contact_sheet.png"], "versions": _versions()}  # fmt: skip
         params["seconds"] = round(time.perf_counter() - t0, 3)
         write_params(folder, params)
@@ -667,7 +678,7 @@ def align_file(
     axes: str = "both",
     weights=None,
     device=None,
-    projector: str = "auto",
+    projector: str = PROJECTOR.default,
     fmt: str = "tiff",
     overwrite: bool = False,
     progress: bool = True,
@@ -682,8 +693,7 @@ def align_file(
     """
     as_choice(fmt, "format", FORMATS)
     n_proj, n_rows, n_cols = projections_shape(path)
-    auto = center is None or (isinstance(center, str) and center.lower() == "auto")
-    c = None if auto else as_center(center, n_cols)  # None: align_jitter finds the axis
+    c = None if _is_auto(center) else as_center(center, n_cols)  # None: align_jitter finds the axis
     more = {} if iters is None else {"iters": iters}
     n_out = n_rows if slices is None else int(slices[1]) - int(slices[0])
     guard = OutputDir(out, overwrite=overwrite, inputs=[path], expected_bytes=4 * n_proj * max(n_out, 0) * n_cols)
