@@ -9,17 +9,20 @@ peak RSS, and, where it applies, the correlation with the true image (inside
 the field of view) or the relative L2 error against the analytic sinogram.
 Cases:
 
-* ``forward``/``adjoint``: one product each; ``forward`` is scored against
-  the analytic sinogram (the image is the disks' pixel-area fractions);
+* ``forward``/``adjoint``: one product each, on one slice and on a pair (a
+  slab's case: the Fourier projector packs two slices into one complex
+  transform); ``forward`` is scored against the analytic sinogram (the image
+  is the disks' pixel-area fractions);
 * ``fbp``: ``tomopy_dl.recon(..., algorithm='fbp')`` on ``--slices`` slices;
 * ``gridrec``: TomoPy's, same slices, same run (when TomoPy is importable);
-* ``sirt``, ``mlem``, ``tv``: per iteration, from two run lengths (so the
-  set-up is excluded); ``ganrec``: per GAN iteration on the 0-120 degree
+* ``sirt``, ``mlem``, ``tv``: per iteration and slice, on ``--batch``
+  slices at once (2: a slab's case), from two run lengths (so the set-up is
+  excluded); ``ganrec``: per GAN iteration and slice on the 0-120 degree
   part (its discriminator needs a missing wedge), ``tune='off'``;
 * with ``--siddon``: the Siddon projector's forward, adjoint and fbp (slow:
   about a minute each at this size).
 
-Usage: python benchmarks/beamline.py [--size 2048] [--angles 1500] [--slices 4] [--siddon]
+Usage: python benchmarks/beamline.py [--size 2048] [--angles 1500] [--slices 4] [--batch 2] [--siddon]
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def run_case(case: str, data: str, backend: str) -> dict:
+def run_case(case: str, data: str, backend: str, batch: str) -> dict:
     import torch
 
     import tomopy_dl
@@ -96,10 +99,11 @@ def run_case(case: str, data: str, backend: str) -> dict:
     with np.load(data) as d:
         sino, theta, truth = d["sino"], d["theta"], d["truth"]
     k, n_ang, n = sino.shape
+    batch = min(int(batch), k)
     kw = dict(device="cpu", progress=False, projector=backend)
     if case in ("forward", "adjoint"):
         op = get_projector(theta, n, n, n, device="cpu", projector=backend, method="matrix_free")
-        x = torch.from_numpy(truth)[None]
+        x = torch.from_numpy(truth)[None].repeat(batch, 1, 1)
         with torch.no_grad():
             op.adjoint(op(x))  # plans built and kernels compiled, as in a volume after its first slice
             y, sec = _timed(lambda: op(x))
@@ -107,7 +111,8 @@ def run_case(case: str, data: str, backend: str) -> dict:
             if case == "adjoint":
                 _, sec = _timed(lambda: op.adjoint(y))
                 err = float("nan")
-        return dict(seconds=sec, peak_mb=rss_mb(), score=err, what="rel. L2 vs analytic" if case == "forward" else "")
+        what = "rel. L2 vs analytic" if case == "forward" else ""
+        return dict(seconds=sec / batch, peak_mb=rss_mb(), score=err, what=what)
     if case == "gridrec":
         import tomopy
 
@@ -117,10 +122,10 @@ def run_case(case: str, data: str, backend: str) -> dict:
         return dict(seconds=sec / k, peak_mb=rss_mb(), score=_correlation(rec[0], truth), what="corr. with truth")
     proj = np.ascontiguousarray(sino.swapaxes(0, 1))
     if case == "fbp":
-        tomopy_dl.recon(proj[:, :1], theta, algorithm="fbp", **kw)  # plans built once, as in a volume
+        tomopy_dl.recon(proj[:, :2], theta, algorithm="fbp", **kw)  # plans built once, as in a volume
         rec, sec = _timed(lambda: tomopy_dl.recon(proj, theta, algorithm="fbp", **kw))
         return dict(seconds=sec / k, peak_mb=rss_mb(), score=_correlation(rec[0], truth), what="corr. with truth")
-    one = proj[:, :1]
+    one = np.ascontiguousarray(proj[:, :batch])
     extra = {}
     if case == "ganrec":  # the GAN works on a missing wedge; its start is fixed, its iterations vary
         keep = theta <= np.deg2rad(120) + 1e-6
@@ -131,7 +136,7 @@ def run_case(case: str, data: str, backend: str) -> dict:
     for iters in (2, 10):
         _, sec = _timed(lambda: tomopy_dl.recon(one, theta, algorithm=case, num_iter=iters, **kw, **extra))
         runs.append(sec)
-    return dict(seconds=(runs[1] - runs[0]) / 8, peak_mb=rss_mb(), score=float("nan"), what="per iteration")
+    return dict(seconds=(runs[1] - runs[0]) / 8 / batch, peak_mb=rss_mb(), score=float("nan"), what="per iteration")
 
 
 def machine() -> str:
@@ -146,9 +151,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--angles", type=int, default=1500)
     parser.add_argument("--slices", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=2, help="slices per product and per iterative run")
     parser.add_argument("--siddon", action="store_true", help="also time the Siddon projector (slow)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these cases (e.g. sirt tv)")
-    parser.add_argument("--case", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.case:
@@ -156,25 +162,28 @@ def main() -> None:
         return
     print(machine())
     print(f"{args.size} columns x {args.angles} angles (0-180 degrees), analytic sinogram of disks\n")
-    cases = [("forward", "fourier"), ("adjoint", "fourier"), ("fbp", "fourier"), ("gridrec", "-"),
-             ("sirt", "fourier"), ("mlem", "fourier"), ("tv", "fourier"), ("ganrec", "fourier")]  # fmt: skip
+    b = args.batch
+    cases = [("forward", "fourier", 1), ("forward", "fourier", b), ("adjoint", "fourier", 1),
+             ("adjoint", "fourier", b), ("fbp", "fourier", args.slices), ("gridrec", "-", args.slices)]  # fmt: skip
+    cases += [(name, "fourier", b) for name in ("sirt", "mlem", "tv", "ganrec")]
     if args.siddon:
-        cases += [("forward", "siddon"), ("adjoint", "siddon"), ("fbp", "siddon")]
+        cases += [("forward", "siddon", 1), ("adjoint", "siddon", 1), ("fbp", "siddon", args.slices)]
     if args.only:
         cases = [c for c in cases if c[0] in args.only]
-    head = f"{'case':<10} {'projector':<10} {'s per slice':>12} {'peak MB':>9}  score"
+    head = f"{'case':<10} {'projector':<10} {'slices':>6} {'s per slice':>12} {'peak MB':>9}  score"
     print(head)
     print("-" * len(head))
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.npz"
         _data(data, args.size, args.angles, args.slices)
-        for case, backend in cases:
-            r = run_in_process(__file__, "--case", case, str(data), backend)
+        for case, backend, batch in cases:
+            r = run_in_process(__file__, "--case", case, str(data), backend, str(batch))
             if isinstance(r, str):
-                print(f"{case:<10} {backend:<10} {r}", flush=True)
+                print(f"{case:<10} {backend:<10} {batch:>6} {r}", flush=True)
                 continue
             score = f"{r['score']:.5f} ({r['what']})" if np.isfinite(r["score"]) else r["what"]
-            print(f"{case:<10} {backend:<10} {r['seconds']:>12.3f} {r['peak_mb']:>9.0f}  {score}", flush=True)
+            row = f"{case:<10} {backend:<10} {batch:>6} {r['seconds']:>12.3f} {r['peak_mb']:>9.0f}  {score}"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

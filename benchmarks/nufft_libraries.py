@@ -2,13 +2,15 @@
 
 The library choice of ``tomopy_dl.physics.fourier``. finufft is a benchmark-only extra here
 (``pip install finufft``). Prints plan, type-2 and type-1 seconds (best of 3) per library and setting,
-and how far finufft's type 2 lies from ducc0's.
+and how far finufft's type 2 lies from ducc0's. With ``--torch``, also the project's own NUFFT in torch
+(``tomopy_dl.physics.nufft.TorchNufft``, the one CUDA runs) on the CPU, on the same points.
 
-Usage: python benchmarks/nufft_libraries.py
+Usage: python benchmarks/nufft_libraries.py [--torch]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import ducc0
@@ -28,6 +30,9 @@ def best(fn, repeats: int = 3) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--torch", action="store_true", help="also time tomopy_dl's torch NUFFT on the CPU")
+    args = parser.parse_args()
     th = np.linspace(0, np.pi, N_ANG, endpoint=False)
     w = np.arange(PADDED // 2 + 1) / PADDED
     kx = (2 * np.pi * -np.sin(th)[:, None] * w).ravel().astype(np.float32)
@@ -53,6 +58,23 @@ def main() -> None:
             t2, t1 = best(lambda: p2.execute(img)), best(lambda: p1.execute(pts))
             print(f"finufft eps {eps:g} upsampfac {up}: plans {built:.2f} s, type 2 {t2:.3f} s, type 1 {t1:.3f} s,"
                   f" {err:.1e} from ducc0", flush=True)  # fmt: skip
+        if args.torch:
+            _torch_row(np.stack([kx, ky], 1), img, pts, eps)
+
+
+def _torch_row(coord: np.ndarray, img: np.ndarray, pts: np.ndarray, eps: float) -> None:
+    import torch
+
+    from tomopy_dl.physics.nufft import TorchNufft
+
+    t0 = time.perf_counter()
+    plan = TorchNufft(coord, (N, N), eps)
+    built = time.perf_counter() - t0
+    grid, points = torch.from_numpy(img), torch.from_numpy(pts)
+    err = float((plan.type2(grid) - points).norm() / points.norm())
+    t2, t1 = best(lambda: plan.type2(grid), 2), best(lambda: plan.type1(points), 2)
+    print(f"torch   eps {eps:g} (width {plan.width}, CPU): plan {built:.2f} s, type 2 {t2:.3f} s, type 1 {t1:.3f} s,"
+          f" {err:.1e} from ducc0", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

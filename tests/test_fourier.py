@@ -57,6 +57,33 @@ def test_gradcheck_and_gradgradcheck():
     assert torch.autograd.gradgradcheck(op, (x,))
 
 
+@pytest.mark.parametrize("aliases", [0, 1])
+@pytest.mark.parametrize("geom", GEOMETRIES)
+def test_packed_pairs_give_each_slice_its_own_numbers(geom, aliases):
+    """Slices go through the NUFFT two at a time, as one complex grid: each must get what it gets alone."""
+    theta, n_det, nx, ny, c = geom
+    op = FourierProjector(theta, n_det, nx, ny, center=c, aliases=aliases)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(3, nx, ny, generator=gen, dtype=torch.float64)  # a pair and a single
+    y = torch.randn(3, theta.size, n_det, generator=gen, dtype=torch.float64)
+    alone_fwd = torch.cat([op(x[i : i + 1]) for i in range(3)])
+    alone_adj = torch.cat([op.adjoint(y[i : i + 1]) for i in range(3)])
+    assert torch.allclose(op(x), alone_fwd, rtol=0, atol=1e-9 * float(alone_fwd.abs().max()))
+    assert torch.allclose(op.adjoint(y), alone_adj, rtol=0, atol=1e-9 * float(alone_adj.abs().max()))
+    # and swapping the two slices of a pair swaps their results (no cross-talk between real and imaginary parts)
+    swapped = op(x[[1, 0]])
+    assert torch.allclose(swapped, alone_fwd[[1, 0]], rtol=0, atol=1e-9 * float(alone_fwd.abs().max()))
+
+
+def test_gradcheck_on_a_packed_pair():
+    theta, n_det, nx, ny, c = np.random.default_rng(5).uniform(0, 4, 5), 9, 5, 6, 4.7
+    op = FourierProjector(theta, n_det, nx, ny, center=c)
+    x = torch.randn(2, nx, ny, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, theta.size, n_det, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradcheck(op.adjoint, (y,))
+
+
 @pytest.mark.parametrize("key", ["proj_pad", "proj_nopad", "proj_off", "proj_lim"])
 @pytest.mark.parametrize("aliases, tol", [(0, 0.05), (1, 0.025)])  # measured 0.043-0.047 and 0.011-0.019
 def test_close_to_tomopy_on_its_fixtures(key, aliases, tol):
@@ -248,3 +275,77 @@ def test_mlem_on_the_fourier_projector_stays_bounded():
         x = mlem(sino, get_projector(theta, 184, 128, 128, projector=p), num_iter=100)
         errs.append(float((x - truth).norm() / truth.norm()))
     assert errs[1] < 1.5 * errs[0], errs
+
+
+# -- the NUFFT libraries behind the Fourier projector ------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (25, 31)])
+@pytest.mark.parametrize("real, eps, tol", [(np.float32, 1e-5, 5e-5), (np.float64, 1e-10, 1e-9)])
+def test_torch_nufft_agrees_with_ducc0_and_is_its_own_adjoint(shape, real, eps, tol):
+    from tomopy_dl.physics.nufft import Ducc0Nufft, TorchNufft
+
+    rng = np.random.default_rng(6)
+    coord = rng.uniform(-np.pi, np.pi, (1500, 2)).astype(real)  # anywhere in the band, edges included
+    cplx = torch.complex64 if real == np.float32 else torch.complex128
+    grid = torch.randn(*shape, dtype=cplx, generator=torch.Generator().manual_seed(0))
+    points = torch.randn(1500, dtype=cplx, generator=torch.Generator().manual_seed(1))
+    ref, ours = Ducc0Nufft(coord, shape, eps, 1), TorchNufft(coord, shape, eps)
+    t2, t1 = ours.type2(grid), ours.type1(points)
+    assert float((t2 - ref.type2(grid)).norm() / t2.norm()) < tol
+    assert float((t1 - ref.type1(points)).norm() / t1.norm()) < tol
+    lhs, rhs = torch.vdot(t2, points), torch.vdot(grid.reshape(-1), t1.reshape(-1))
+    assert float(abs(lhs - rhs) / abs(lhs)) < (1e-5 if real == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES)
+def test_the_fourier_projector_on_torchs_nufft_matches_ducc0s(geom):
+    """The path CUDA takes, run here on the CPU: same numbers as ducc0's, an exact adjoint, pairs and singles."""
+    theta, n_det, nx, ny, c = geom
+    ref = FourierProjector(theta, n_det, nx, ny, center=c)
+    op = FourierProjector(theta, n_det, nx, ny, center=c, nufft="torch")
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(3, nx, ny, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, theta.size, n_det, generator=gen, dtype=torch.float64)
+    assert torch.allclose(op(x), ref(x), rtol=0, atol=1e-8 * float(ref(x).abs().max()))
+    assert torch.allclose(op.adjoint(y), ref.adjoint(y), rtol=0, atol=1e-8 * float(ref.adjoint(y).abs().max()))
+    lhs, rhs = float((op(x) * y).sum()), float((x * op.adjoint(y)).sum())
+    assert abs(lhs - rhs) <= 1e-12 * abs(lhs)
+    x32 = x.float()
+    assert float((op(x32) - ref(x32)).norm() / ref(x32).norm()) < 1e-4
+
+
+def test_gradcheck_on_torchs_nufft():
+    theta, n_det, nx, ny, c = np.random.default_rng(8).uniform(0, 4, 5), 9, 5, 6, 4.7
+    op = FourierProjector(theta, n_det, nx, ny, center=c, nufft="torch")
+    x = torch.randn(2, nx, ny, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradcheck(op.adjoint, (op(x).detach().requires_grad_(),))
+
+
+def test_nufft_choice_by_device_and_its_errors():
+    from tomopy_dl.physics.nufft import choose_nufft
+
+    assert choose_nufft(None, torch.device("cpu")) == "ducc0"
+    assert choose_nufft(None, torch.device("cuda")) == "torch"
+    assert choose_nufft("torch", torch.device("cpu")) == "torch"
+    with pytest.raises(ValueError, match="CPU only"):
+        choose_nufft("ducc0", torch.device("cuda"))
+    with pytest.raises(ValueError, match="nufft must be one of"):
+        FourierProjector(np.zeros(3), 8, 4, 4, nufft="fftw")
+    # a subset of angles keeps the library
+    op = FourierProjector(np.linspace(0, np.pi, 6, endpoint=False), 8, 4, 4, nufft="torch")
+    assert op.restrict(np.arange(3)).nufft == "torch"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_fourier_projector_on_cuda_matches_the_cpu():
+    theta, n_det, nx, ny, c = GEOMETRIES[1]
+    ref = FourierProjector(theta, n_det, nx, ny, center=c)
+    op = FourierProjector(theta, n_det, nx, ny, center=c, device="cuda")
+    x = torch.randn(3, nx, ny, dtype=torch.float64)
+    y = torch.randn(3, theta.size, n_det, dtype=torch.float64)
+    assert op.nufft == "torch" and op(x.cuda()).is_cuda
+    assert torch.allclose(op(x.cuda()).cpu(), ref(x), rtol=0, atol=1e-8 * float(ref(x).abs().max()))
+    back = ref.adjoint(y)
+    assert torch.allclose(op.adjoint(y.cuda()).cpu(), back, rtol=0, atol=1e-8 * float(back.abs().max()))

@@ -387,10 +387,13 @@ def slices_per_batch(image_shape: tuple[int, int], sino_shape: tuple[int, int], 
     Returns
     -------
     int
-        Between 1 and 256: 256 for small slices (one sparse product over many
-        slices is what makes them fast), a few for 2k slices.
+        Between 2 and 256: 256 for small slices (one sparse product over many
+        slices is what makes them fast), 2 for 2k slices.
     """
     per_slice = 4 * copies * (image_shape[0] * image_shape[1] + sino_shape[0] * sino_shape[1])
-    return int(max(1, min(_MAX_BATCH, _BATCH_BYTES // per_slice)))
+    # Two at least: the Fourier projector transforms slices in pairs (two real
+    # slices as one complex NUFFT: 0.07 against 0.10 s a slice at 2048 x 1500),
+    # and a pair's working copies stay under 1 GB up to 2560 x 3000.
+    return int(max(2, min(_MAX_BATCH, _BATCH_BYTES // per_slice)))
 
 

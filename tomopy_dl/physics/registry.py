@@ -82,7 +82,8 @@ def choose_projector(projector: str, theta, num_gridx: int, num_gridy: int, devi
     ``'auto'``: ``'fourier'`` on the CPU when ``num_gridx * num_gridy *
     nangles`` reaches ``256^3``, where it is the faster (counting the Siddon
     matrix's build), else ``'siddon'``. On CUDA ``'siddon'``: the Fourier
-    transforms run on the CPU.
+    projector runs there too (torch's own NUFFT, on the device), but its
+    speed on a GPU has not been measured against Siddon's.
 
     Examples
     --------
