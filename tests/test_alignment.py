@@ -218,6 +218,7 @@ def test_invariant_estimates_recover_large_jitter():
 
 def test_coarse_start_is_kept_only_when_it_helps(monkeypatch):
     import tomopy_dl.prep.alignment as alignment
+    import tomopy_dl.prep.jitter as jitter
 
     theta = np.linspace(0, np.pi, 61, dtype=np.float32)
     clean = project(make_object("solid", 48, 24 + 2 * 10, seed=1), theta, pad=False, device="cpu")
@@ -228,7 +229,7 @@ def test_coarse_start_is_kept_only_when_it_helps(monkeypatch):
     assert jitter_rmse(cum[:, 0].numpy(), sx) < 0.2 * jitter_rmse(0 * sx, sx)
     # Dropped where it does not: a wrong row estimate must not be taken.
     bogus = torch.as_tensor(np.random.default_rng(0).uniform(-6, 6, theta.size), dtype=torch.float32)
-    monkeypatch.setattr(alignment, "profile_row_shifts", lambda prj: bogus - bogus.mean())
+    monkeypatch.setattr(jitter.axis, "profile_row_shifts", lambda prj: bogus - bogus.mean())
     flat = torch.from_numpy(clean[:, 10:-10].copy())
     cum, _, _, _ = alignment.coarse_start(flat, theta, 24.0, "sirt", 5, keep)
     assert float(cum[:, 0].abs().max()) == 0.0
@@ -255,19 +256,21 @@ def test_each_row_is_reconstructed_on_its_own_so_a_few_rows_judge_as_all_would()
 
 def test_candidates_are_judged_on_a_few_rows_and_only_the_kept_one_is_reconstructed_whole(caplog, monkeypatch):
     import tomopy_dl.prep.alignment as alignment
+    import tomopy_dl.prep.jitter as jitter
 
     theta = np.linspace(0, np.pi, 61, dtype=np.float32)
     clean = project(make_object("porous", 48, 80 + 2 * 8, seed=5), theta, pad=False, device="cpu")
     jittered = add_jitter(clean, amplitude=6.0, seed=6, margin_rows=8)[0]
     rows_seen = []
-    real = alignment._reprojection
+    real = jitter.reproject._reprojection
 
     def spy(prj, *args, **kwargs):
         rows_seen.append(prj.shape[1])
         return real(prj, *args, **kwargs)
 
-    monkeypatch.setattr(alignment, "_reprojection", spy)
-    with caplog.at_level("INFO", logger="tomopy_dl.prep.alignment"):
+    monkeypatch.setattr(jitter.reproject, "_reprojection", spy)
+    monkeypatch.setattr(jitter.passes, "_reprojection", spy)
+    with caplog.at_level("INFO", logger="tomopy_dl.prep.jitter"):
         alignment.estimate_jitter(jittered, theta, center=24.0, progress=False)
     kept = sum(r.getMessage().endswith("kept") for r in caplog.records)
     assert set(rows_seen) == {32, 80}
@@ -316,24 +319,24 @@ def test_align_jitter_finds_an_off_centre_axis(caplog, monkeypatch):
     import logging
     import re
 
-    import tomopy_dl.prep.alignment as alignment
+    import tomopy_dl.prep.jitter as jitter
 
     theta = np.linspace(0, np.pi, 90, endpoint=False).astype(np.float32)
     obj = make_object("porous", 64, 24 + 2 * 8, seed=2)
     clean = project(obj, theta, center=52.0, device="cpu")  # 92 px wide: the axis 6 px right of the middle
     jittered, sx, sy = add_jitter(clean, amplitude=6.0, seed=3, margin_rows=8)
-    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.jitter"):
         _, ex, ey, _ = tomopy_dl.align_jitter(jittered, theta, device="cpu", progress=False)
     found = float(re.search(r"rotation axis ([\d.]+) px", caplog.text).group(1))
     # What no method sees of the jitter, a + b cos + c sin, stays in the aligned stack: it turns about 52 + a.
     assert abs(found - (52.0 + _axis_part(sy, theta))) < 0.5, (found, 52.0 + _axis_part(sy, theta))
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.jitter"):
         tomopy_dl.align_jitter(jittered, theta, center=47.0, device="cpu", progress=False)
     walked = float(re.search(r"rotation axis ([\d.]+) px \(near the centre given", caplog.text).group(1))
     assert abs(walked - found) < 0.5, (walked, found)
     # Without the search (the axis taken as given, the middle): what it is worth.
-    monkeypatch.setattr(alignment, "search_axis", lambda cur, theta, candidates, *a, **k: (candidates[0], {}))
+    monkeypatch.setattr(jitter.passes, "search_axis", lambda cur, theta, candidates, *a, **k: (candidates[0], {}))
     _, mx, my, _ = tomopy_dl.align_jitter(jittered, theta, center=46.0, device="cpu", progress=False)
     searched = max(jitter_rmse(ex, sx), jitter_rmse(ey, sy, theta))
     middle = max(jitter_rmse(mx, sx), jitter_rmse(my, sy, theta))
@@ -358,7 +361,7 @@ def test_axis_is_searched_only_where_opposite_views_exist(caplog):
     theta = np.deg2rad(np.arange(-60, 61, 3.0)).astype(np.float32)
     clean = project(make_object("solid", 48, 24 + 2 * 6, seed=5), theta, pad=False, device="cpu")
     jittered, _, _ = add_jitter(clean, amplitude=4.0, seed=1, margin_rows=6)
-    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.alignment"):
+    with caplog.at_level(logging.INFO, logger="tomopy_dl.prep.jitter"):
         tomopy_dl.align_jitter(jittered, theta, iters=1, device="cpu", progress=False)
     assert "rotation axis 24.00 px (no opposite views" in caplog.text
 
@@ -448,13 +451,14 @@ def test_read_only_stack_is_read_without_warning_and_validation_can_skip_the_cop
 def test_step_a_reconstructs_from_the_angles_the_working_width_resolves(monkeypatch):
     """900 angles of a 64-wide copy: about 113 are reconstructed, and every angle is reprojected as before."""
     import tomopy_dl.prep.alignment as alignment
+    import tomopy_dl.prep.jitter as jitter
 
     theta = np.linspace(0, np.pi, 900, endpoint=False).astype(np.float32)
     prj = torch.from_numpy(project(make_object("porous", 64, 4, seed=2), theta, pad=False, device="cpu"))
     used = alignment.reconstruction_angles(theta[::-1].copy(), 64)  # angle order, not index order
     assert 101 <= used.size <= 202 and np.ptp(np.diff(np.sort(theta[::-1][used]))) < 1e-5
     subset = alignment.rough_reprojection(prj, theta, 32.0)
-    monkeypatch.setattr(alignment, "_ANGLES_PER_COLUMN", 1e9)  # every angle
+    monkeypatch.setattr(jitter.reproject, "_ANGLES_PER_COLUMN", 1e9)  # every angle
     assert alignment.reconstruction_angles(theta, 64).size == 900
     full = alignment.rough_reprojection(prj, theta, 32.0)
     rel = float(torch.linalg.vector_norm(subset - full) / torch.linalg.vector_norm(full))
@@ -470,7 +474,7 @@ def test_held_out_reprojection_does_not_see_the_projection_it_predicts(n_angles,
     # 900 angles of 24 columns: step A reconstructs from a subset, the rest are predicted by both halves.
     # Over the projector budget (none here), every geometry goes matrix-free, with the same numbers;
     # with the halves and part of the rest within it ("part"), the rest is split in two.
-    import tomopy_dl.prep.alignment as alignment
+    import tomopy_dl.prep.jitter as jitter
     from tomopy_dl.prep.alignment import held_out_reprojection, reconstruction_angles
 
     theta = np.linspace(0, np.pi, n_angles, endpoint=False).astype(np.float32)
@@ -483,11 +487,10 @@ def test_held_out_reprojection_does_not_see_the_projection_it_predicts(n_angles,
     half = unused[: unused.size // 2]  # and half an angle more, clear of rounding
     part = need + estimate_matrix_bytes(theta[half], 24, 24, 24, forward_only=True) + (
         estimate_matrix_bytes(theta[unused[:1]], 24, 24, 24, forward_only=True) // 2 if unused.size else 0)
-    monkeypatch.setattr(alignment, "memory_budget", lambda: {"none": 0, "part": part, "fits": 1 << 30}[budget])
+    monkeypatch.setattr(jitter.reproject, "memory_budget", lambda: {"none": 0, "part": part, "fits": 1 << 30}[budget])
     built = []
-    monkeypatch.setattr(
-        alignment, "get_projector", lambda *a, **k: built.append((len(a[0]), k["method"])) or get_projector(*a, **k)
-    )
+    spy = lambda *a, **k: built.append((len(a[0]), k["method"])) or get_projector(*a, **k)  # noqa: E731
+    monkeypatch.setattr(jitter.reproject, "get_projector", spy)
     base = held_out_reprojection(prj, theta, 12.0)
     # Step A works on its two halves' geometries: no geometry of all its angles is asked for.
     halves = [(used.size + 1) // 2, used.size // 2]
@@ -601,7 +604,7 @@ def test_row_candidates_per_estimator(small_scan, caplog, estimator, readings):
     # salt-and-pepper test's 32-row body). Every estimator also weighs leaving the rows alone
     # (the row gate).
     jittered, theta, sx, sy = small_scan
-    with caplog.at_level("INFO", logger="tomopy_dl.prep.alignment"):
+    with caplog.at_level("INFO", logger="tomopy_dl.prep.jitter"):
         tomopy_dl.align_jitter(jittered, theta, iters=1, refine=False, estimator=estimator, progress=False)
     passes = [r.getMessage() for r in caplog.records if "align_jitter pass 1" in r.getMessage()]
     assert len(passes) == 1 and f"of {readings})" in passes[0], passes

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 
 import torch
-from tqdm.auto import tqdm, trange
+from tqdm.auto import tqdm
 
 from ..physics import Projector
 from ..util.validation import as_choice
@@ -16,11 +16,24 @@ from .data_fidelity import DATA_TERMS
 from .prior import PRIORS, TV, auto_reg_par
 from .table import default
 
-__all__ = ["sirt", "mlem", "tv", "tv_iterates", "tv_objective"]
+__all__ = ["sirt", "mlem", "tv", "sirt_iterates", "mlem_iterates", "tv_iterates", "tv_objective"]
 
 logger = logging.getLogger(__name__)
 
 _TINY = 1e-12
+
+
+def _zeros_or(init: torch.Tensor | None, sino: torch.Tensor, op: Projector) -> torch.Tensor:
+    """A copy of ``init``, or zeros: the start of SIRT and TV."""
+    return torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
+
+
+def _run(name: str, steps: Iterator[torch.Tensor], num_iter: int, progress: bool, start: torch.Tensor):
+    """The loop every classic solver shares: ``num_iter`` of its iterates under a bar; ``start`` after none."""
+    x = start
+    for x in itertools.islice(tqdm(steps, total=num_iter, desc=name, disable=not progress, leave=False), num_iter):
+        pass
+    return x
 
 
 def _log_residual(name: str, sino: torch.Tensor, op: Projector, x: torch.Tensor, num_iter: int) -> None:
@@ -78,14 +91,34 @@ def sirt(
     >>> bool(torch.linalg.vector_norm(x - phantom) < 0.2 * torch.linalg.vector_norm(phantom))
     True
     """
-    x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
-    inv_rows = safe_inverse(op.row_sq_sums())
-    inv_cols = safe_inverse(op.col_sums())
-    with torch.no_grad():
-        for _ in trange(num_iter, desc="sirt", disable=not progress, leave=False):
-            x += op.adjoint((sino - op(x)) * inv_rows) * inv_cols
+    x0 = _zeros_or(init, sino, op)
+    x = _run("sirt", _sirt_steps(sino, op, x0), num_iter, progress, x0)
     _log_residual("sirt", sino, op, x, num_iter)
     return x
+
+
+def sirt_iterates(sino: torch.Tensor, op: Projector, *, init: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """:func:`sirt`'s iterates, one per iteration, without end (arguments as there; do not modify them).
+
+    Examples
+    --------
+    >>> import itertools, numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.linspace(0, np.pi, 16, endpoint=False), 16, 12, 12)
+    >>> y = op(torch.ones(1, 12, 12))
+    >>> torch.equal(list(itertools.islice(sirt_iterates(y, op), 5))[-1], sirt(y, op, num_iter=5))
+    True
+    """
+    return _sirt_steps(sino, op, _zeros_or(init, sino, op))
+
+
+def _sirt_steps(sino: torch.Tensor, op: Projector, x: torch.Tensor) -> Iterator[torch.Tensor]:
+    inv_rows = safe_inverse(op.row_sq_sums())
+    inv_cols = safe_inverse(op.col_sums())
+    while True:
+        with torch.no_grad():  # per step, not around the yield (see _primal_dual_steps)
+            x = x + op.adjoint((sino - op(x)) * inv_rows) * inv_cols
+        yield x
 
 
 def mlem(
@@ -135,14 +168,37 @@ def mlem(
     >>> bool((x >= 0).all())
     True
     """
+    x0, y = _mlem_start(init, sino, op), sino.clamp_min(0.0)
+    x = _run("mlem", _mlem_steps(y, op, x0), num_iter, progress, x0)
+    _log_residual("mlem", y, op, x, num_iter)
+    return x
+
+
+def mlem_iterates(sino: torch.Tensor, op: Projector, *, init: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """:func:`mlem`'s iterates, one per iteration, without end (arguments as there; do not modify them).
+
+    Examples
+    --------
+    >>> import itertools, numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.linspace(0, np.pi, 16, endpoint=False), 16, 12, 12)
+    >>> y = op(torch.ones(1, 12, 12))
+    >>> torch.equal(list(itertools.islice(mlem_iterates(y, op), 5))[-1], mlem(y, op, num_iter=5))
+    True
+    """
+    return _mlem_steps(sino.clamp_min(0.0), op, _mlem_start(init, sino, op))
+
+
+def _mlem_start(init: torch.Tensor | None, sino: torch.Tensor, op: Projector) -> torch.Tensor:
     if init is None:
-        x = torch.ones(sino.shape[0], *op.image_shape, device=sino.device)
-    else:
-        x = init.clamp_min(0.0)
-        # An all-zero start is a fixed point of MLEM; begin from a flat image instead.
-        flat = x.flatten(1).amax(dim=1) <= 0
-        x = torch.where(flat[:, None, None], torch.ones_like(x), x)
-    y = sino.clamp_min(0.0)
+        return torch.ones(sino.shape[0], *op.image_shape, device=sino.device)
+    x = init.clamp_min(0.0)
+    # An all-zero start is a fixed point of MLEM; begin from a flat image instead.
+    flat = x.flatten(1).amax(dim=1) <= 0
+    return torch.where(flat[:, None, None], torch.ones_like(x), x)
+
+
+def _mlem_steps(y: torch.Tensor, op: Projector, x: torch.Tensor) -> Iterator[torch.Tensor]:
     inv_cols = safe_inverse(op.col_sums())
     # An operator with negative entries (the band-limited Fourier one rings at sharp edges) can
     # model a ray near zero where the data are not, and back-project negative values: MLEM then
@@ -150,14 +206,13 @@ def mlem(
     # the model is floored at 1e-3 of the data's peak and the back-projection at 0 (held-out
     # error 0.164, the Siddon projector's 0.162 at 0-120 degrees). A ray-length operator needs neither.
     floor = _TINY if op.nonnegative else 1e-3 * y.flatten(1).amax(1).clamp_min(_TINY)[:, None, None]
-    with torch.no_grad():
-        for _ in trange(num_iter, desc="mlem", disable=not progress, leave=False):
+    while True:
+        with torch.no_grad():
             model = op(x)
             ratio = torch.where(model > _TINY, y / model.clamp_min(floor), torch.zeros_like(model))
             back = op.adjoint(ratio)
             x = x * (back if op.nonnegative else back.clamp_min(0.0)) * inv_cols
-    _log_residual("mlem", y, op, x, num_iter)
-    return x
+        yield x
 
 
 def tv_objective(
@@ -257,12 +312,8 @@ def tv(
     torch.Size([2, 16, 16])
     """
     it = tv_iterates(sino, op, init=init, reg_par=reg_par, positivity=positivity, data=data, prior=prior)
-    x = init if num_iter == 0 else None
-    for x in itertools.islice(tqdm(it, total=num_iter, desc="tv", disable=not progress, leave=False), num_iter):
-        pass
-    if x is None:  # no iterations: the (non-negative) start
-        x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
-        x = x.clamp_min(0) if (positivity or data == "kl") else x
+    x0 = _zeros_or(init, sino, op)
+    x = _run("tv", it, num_iter, progress, x0.clamp_min(0) if (positivity or data == "kl") else x0)
     _log_residual("tv", sino.clamp_min(0) if data == "kl" else sino, op, x, num_iter)
     return x
 
@@ -305,7 +356,7 @@ def tv_iterates(
         if not bool(torch.isfinite(beta).all() and (beta >= 0).all()):
             raise ValueError(f"reg_par must be finite and >= 0, got {reg_par!r}")
     beta = beta.reshape(-1, 1, 1, 1)
-    x = torch.zeros(sino.shape[0], *op.image_shape, device=sino.device) if init is None else init.clone()
+    x = _zeros_or(init, sino, op)
     if not kl:
         return _primal_dual_steps(sino, op, x, beta, positivity, kl, prior_cls)
     # KL and TV are both of degree one, so the problem for y / c has the minimiser x / c with the same

@@ -34,7 +34,7 @@ import torch
 
 from ..physics import Projector, projection_error
 from .gan_wedge import WedgeGAN
-from .iterative import mlem, sirt, tv_iterates
+from .iterative import mlem_iterates, sirt_iterates, tv_iterates
 from .prior import auto_reg_par
 
 __all__ = ["holdout_split", "choose_wedge_settings", "Choice", "TV_FACTORS", "TUNED"]
@@ -129,14 +129,6 @@ def _label(init_method: str, data_term: str, tv_weight: float, init_iter: int) -
     return f"{init_method} {init_iter} it"
 
 
-def _restarted(solver, sino, op) -> Iterator[torch.Tensor]:
-    """MLEM's or SIRT's iterates, one per iteration: their state is the image, so restarting from it is exact."""
-    x = None
-    while True:
-        x = solver(sino, op, num_iter=1, init=x)
-        yield x
-
-
 def _best_along(steps: Iterator[torch.Tensor], err, n_max: int, *, fixed_count: bool, every: int, first: int = 1):
     """``(error, iterations, image)`` of the best-scoring iterate among every ``every``-th from ``first`` to ``n_max``.
 
@@ -197,7 +189,7 @@ def choose_wedge_settings(
         else:
             # The data term of an MLEM or SIRT start serves only the GAN's trust region: MLEM's own is KL.
             term = base.data_term if "data_term" in fixed else ("kl" if method == "mlem" else "l2")
-            steps = _restarted({"mlem": mlem, "sirt": sirt}[method], y_fit, op_fit)
+            steps = {"mlem": mlem_iterates, "sirt": sirt_iterates}[method](y_fit, op_fit)
             best = _best_along(steps, err, base.init_iter if "init_iter" in fixed else CURVE_ITER,
                                fixed_count="init_iter" in fixed, every=_CURVE_STEP)  # fmt: skip
             values = dict(init_method=method, data_term=term, tv_weight=base.tv_weight, init_iter=best[1])
