@@ -85,3 +85,35 @@ def test_center_scan_refuses_bad_ranges(tooth_h5, tmp_path, text, capsys):
     assert main(["recon", str(tooth_h5), "--out", str(tmp_path / "s"), "--center-scan", text]) == 2
     assert "--center-scan" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def _tall_file(path, center: float, rows: int = 40):
+    """A Data Exchange file of ``rows`` identical rows of a porous slice turning about ``center``."""
+    import h5py
+
+    theta = np.linspace(0, 180, 121)
+    line = project(make_object("porous", 64, 3, seed=4)[:1], np.deg2rad(theta).astype(np.float32), center=center,
+                   pad=False)[:, 0]  # fmt: skip
+    counts = (4.0e4 * np.exp(-0.02 * line)).astype(np.uint16)
+    with h5py.File(path, "w") as f:
+        f["exchange/data"] = np.repeat(counts[:, None], rows, axis=1)
+        f["exchange/data_white"] = np.full((2, rows, counts.shape[1]), 40000, np.uint16)
+        f["exchange/data_dark"] = np.zeros((2, rows, counts.shape[1]), np.uint16)
+        f["exchange/theta"] = theta
+    return path
+
+
+def test_a_given_centre_is_checked_on_one_band_and_auto_searches_three(tmp_path):
+    from tomopy_dl.pipeline import file_center, recon_file
+
+    path = _tall_file(tmp_path / "scan.h5", 35.0)
+    assert sorted(file_center(path).by_row) == [10, 20, 30]
+    assert sorted(file_center(path, bands=1).by_row) == [20]
+    with pytest.raises(ValueError, match="bands must be 1 or 3"):
+        file_center(path, bands=2)
+    auto = recon_file(path, tmp_path / "auto", algorithm="fbp", slices=(0, 40), progress=False)
+    assert auto["center"] == pytest.approx(35.0, abs=0.25)
+    with pytest.warns(UserWarning, match=r"--center 40 is \+5\.0 px from the axis found"):
+        recon_file(path, tmp_path / "given", algorithm="fbp", center=40.0, progress=False)
+    record = json.loads((tmp_path / "given" / "params.json").read_text())["center_estimate"]
+    assert list(record["by_row"]) == ["20"] and record["given"] == 40.0

@@ -96,16 +96,21 @@ def _vo_metric(sino: np.ndarray, centers: np.ndarray, mask: np.ndarray, exact: b
     a 360-degree sinogram whose spectrum is empty outside the double wedge.
     ``exact``: shift by cubic interpolation (the fine search), else by whole pixels.
     """
-    from scipy import ndimage
+    from scipy import fft, ndimage
 
     ncol = sino.shape[1]
     mirror = sino[:, ::-1]
     flipped = sino[::-1]  # fills what the shift brings in, so that no edge is created
+    # The cubic spline's coefficients once for all trials: the same numbers as shift(prefilter=True)
+    # (tested), which refiltered the whole sinogram per trial (0.2 s at 1500 x 2048).
+    coef = ndimage.spline_filter(mirror, order=3, mode="mirror") if exact else None
+    # The mask moved to the spectrum's own order instead of each spectrum to the mask's (two rolls a trial).
+    mask = fft.ifftshift(mask)
     out = np.empty(len(centers))
     for i, c in enumerate(centers):
         shift = 2.0 * (c - (ncol - 1.0) / 2.0)
         if exact:
-            moved = ndimage.shift(mirror, (0, shift), order=3, prefilter=True)
+            moved = ndimage.shift(coef, (0, shift), order=3, prefilter=False)
             k = int(np.ceil(shift)) if shift >= 0 else int(np.floor(shift))
         else:
             k = int(round(shift))
@@ -114,7 +119,9 @@ def _vo_metric(sino: np.ndarray, centers: np.ndarray, mask: np.ndarray, exact: b
             moved[:, :k] = flipped[:, :k]
         else:
             moved[:, k:] = flipped[:, k:]
-        out[i] = float(np.mean(np.abs(np.fft.fftshift(np.fft.fft2(np.vstack((sino, moved))))) * mask))
+        # scipy's FFT on every core, in single precision: 0.02 s at 3000 x 2048 against numpy's 0.26 s.
+        spectrum = fft.fft2(np.vstack((sino, moved)).astype(np.float32), workers=-1)
+        out[i] = float(np.mean(np.abs(spectrum) * mask))
     return out
 
 

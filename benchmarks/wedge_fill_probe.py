@@ -1,0 +1,169 @@
+"""Probe: does a self-supervised network fill the missing wedge of one measured slice better than its TV start?
+
+A 2D version of DeepDeWedge (Wiedemann & Heckel, arXiv 2311.05539) on top of
+GANrec's classical start, as issue 34 proposes, kept as an experiment (not a
+feature) with its measured outcome:
+
+1. the start ``tune='auto'`` chooses (``choose_settings``, discriminator off),
+   run on all kept angles and on each half (even / odd angles);
+2. a small U-Net (16-32-64 channels, residual) trained on 64 px patches of
+   the two halves, each rotated in-plane by a random angle: the input is one
+   half's patch with the measured wedge's Fourier mask applied again, the
+   target the other half's patch, the loss counted only at the frequencies
+   the rotated target measured (DeepDeWedge's masked loss);
+3. the network applied to both halves (masked), averaged; and that result
+   with the start's measured frequencies put back ("dc").
+
+Each is scored by the held-out error at the withheld measured angles of the
+wedge (as ``limited_angle.py`` scores). Measured on 2 CPU cores (``basalt``,
+313 px, 530 angles over 180 degrees):
+
+=============  ========  ========  ===========  ======  ==========
+case           steps     start     net (avg)    dc      train (s)
+=============  ========  ========  ===========  ======  ==========
+basalt 0-120   600       0.1333    0.1587       0.1400  32
+basalt 0-120   2000      0.1333    0.1442       0.1321  99
+basalt 0-120   6000      0.1333    0.1328       0.1322  308
+basalt 0-90    2000      0.1588    0.1953       0.1630  108
+=============  ========  ========  ===========  ======  ==========
+
+So on one measured slice the network, trained for minutes, at best matches
+its TV start (within 1%); at 0-90 degrees it is worse. Not built into
+GANrec on this evidence.
+
+Usage: python benchmarks/wedge_fill_probe.py DATASET GEOMETRY [STEPS]   (e.g. basalt 0-120 2000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from limited_angle import load
+from torch import nn
+
+from tomopy_dl.physics import get_projector, projection_error
+from tomopy_dl.solvers.gan import _settings, choose_settings
+from tomopy_dl.solvers.gan_wedge import WedgeGAN
+from tomopy_dl.solvers.prior import auto_reg_par
+
+PATCH, BATCH = 64, 8
+
+
+def wedge_mask(theta: np.ndarray, size: int) -> torch.Tensor:
+    """1 at the FFT frequencies (unshifted, ``size`` square) whose direction some angle measured, else 0.
+
+    The projection at ``theta`` measures the image's spectrum along ``(-sin, cos)``
+    (axes 0, 1); the unmeasured directions are the largest gap between the angles mod pi.
+    """
+    k0, k1 = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
+    direction = np.mod(np.arctan2(-k0, k1), np.pi)
+    t = np.sort(np.mod(theta, np.pi))
+    gaps = np.diff(np.r_[t, t[0] + np.pi])
+    i = int(np.argmax(gaps))
+    measured = ~(np.mod(direction - t[i], np.pi) < gaps[i])
+    measured[0, 0] = True
+    return torch.from_numpy(measured.astype(np.float32))
+
+
+def rotate(img: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``img`` (B, C, H, W) turned by ``alpha`` (B,) radians: its spectrum is then measured at ``theta + alpha``."""
+    c, s, z = torch.cos(alpha), torch.sin(alpha), torch.zeros_like(alpha)
+    a = torch.stack([torch.stack([c, -s, z], 1), torch.stack([s, c, z], 1)], 1)
+    grid = F.affine_grid(a, img.shape, align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _block(i: int, o: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(o, o, 3, padding=1),
+                         nn.LeakyReLU(0.1))  # fmt: skip
+
+
+class UNet(nn.Module):
+    """Two poolings, 16-32-64 channels, a residual output."""
+
+    def __init__(self, c: int = 16):
+        super().__init__()
+        self.e1, self.e2, self.e3 = _block(1, c), _block(c, 2 * c), _block(2 * c, 4 * c)
+        self.u2, self.d2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, 2), _block(4 * c, 2 * c)
+        self.u1, self.d1 = nn.ConvTranspose2d(2 * c, c, 2, 2), _block(2 * c, c)
+        self.out = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % 4 or w % 4:
+            return self.forward(F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect"))[..., :h, :w]
+        a = self.e1(x)
+        b = self.e2(F.avg_pool2d(a, 2))
+        b = self.d2(torch.cat([self.u2(self.e3(F.avg_pool2d(b, 2))), b], 1))
+        return x + self.out(self.d1(torch.cat([self.u1(b), a], 1)))
+
+
+def masked(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return torch.fft.ifft2(torch.fft.fft2(x) * m).real
+
+
+def train(even: torch.Tensor, odd: torch.Tensor, theta: np.ndarray, steps: int, seed: int = 0) -> UNet:
+    """The masked-loss training of the module's step 2, on (1, 1, n, n) halves."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net, m, n = UNet(), wedge_mask(theta, PATCH), even.shape[-1]
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(steps):
+        alpha = torch.from_numpy(rng.uniform(0, 2 * np.pi, BATCH).astype(np.float32))
+        src, tgt = (odd, even) if rng.random() < 0.5 else (even, odd)
+        both = rotate(torch.cat([src, tgt], 1).expand(BATCH, -1, -1, -1), alpha)
+        oi, oj = rng.integers(0, n - PATCH + 1, (2, BATCH))
+        patch = torch.stack([both[b, :, oi[b] : oi[b] + PATCH, oj[b] : oj[b] + PATCH] for b in range(BATCH)])
+        seen = torch.stack([wedge_mask(theta + float(a), PATCH) for a in alpha])[:, None]
+        loss = ((torch.fft.fft2(net(masked(patch[:, :1], m)) - patch[:, 1:]) * seen).abs() ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("geometry")
+    parser.add_argument("steps", type=int, nargs="?", default=2000)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    ds = load(args.dataset, 128)
+    keep = ds.pick(args.geometry)
+    held = np.setdiff1d(np.arange(ds.deg.size), keep)
+    theta_all = np.deg2rad(ds.deg).astype(np.float32)
+    unit = float(np.abs(ds.sino[keep]).max())
+    y = torch.from_numpy(np.ascontiguousarray(ds.sino[keep]))[None] / unit
+    g, theta = ds.grid, theta_all[keep]
+    op = get_projector(theta, y.shape[-1], g, g, center=ds.center)
+    judge = get_projector(theta_all[held], y.shape[-1], g, g, center=ds.center, projector="siddon")
+    y_held = torch.from_numpy(np.ascontiguousarray(ds.sino[held]))[None] / unit
+    err = lambda x: float(projection_error(x.clamp_min(0), y_held, judge)[0])  # noqa: E731
+    s = _settings("ours", choose_settings(y, op, adv_weight=0.0))
+
+    def start(idx):
+        sub = y[:, idx]
+        return WedgeGAN(op.restrict(idx), s, 0).start(sub, auto_reg_par(sub, s.tv_weight, data=s.data_term))
+
+    n = theta.size
+    full, even, odd = start(np.arange(n)), start(np.arange(0, n, 2)), start(np.arange(1, n, 2))
+    scale = float(full.std())
+    t0 = time.perf_counter()
+    net = train((even / scale)[:, None], (odd / scale)[:, None], theta, args.steps)
+    seconds = time.perf_counter() - t0
+    m = wedge_mask(theta, g)
+    with torch.no_grad():
+        avg = 0.5 * (net(masked((even / scale)[:, None], m)) + net(masked((odd / scale)[:, None], m)))[:, 0] * scale
+        dc = torch.fft.ifft2(torch.fft.fft2(full) * m + torch.fft.fft2(avg) * (1 - m)).real
+    print(f"{args.dataset} {args.geometry}, {args.steps} steps: start {err(full):.4f}, net (avg) {err(avg):.4f}, "
+          f"dc {err(dc):.4f}; training {seconds:.0f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
