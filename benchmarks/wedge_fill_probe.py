@@ -16,20 +16,22 @@ feature) with its measured outcome:
 
 Each is scored by the held-out error at the withheld measured angles of the
 wedge (as ``limited_angle.py`` scores). Measured on 2 CPU cores (``basalt``,
-313 px, 530 angles over 180 degrees):
+313 px, its first half turn):
 
 =============  ========  ========  ===========  ======  ==========
 case           steps     start     net (avg)    dc      train (s)
 =============  ========  ========  ===========  ======  ==========
-basalt 0-120   600       0.1333    0.1587       0.1400  32
-basalt 0-120   2000      0.1333    0.1442       0.1321  99
-basalt 0-120   6000      0.1333    0.1328       0.1322  308
-basalt 0-90    2000      0.1588    0.1953       0.1630  108
+basalt 0-120   2000      0.1333    0.1325       0.1318  115
+basalt 0-90    2000      0.1588    0.1947       0.1752  99
 =============  ========  ========  ===========  ======  ==========
 
-So on one measured slice the network, trained for minutes, at best matches
-its TV start (within 1%); at 0-90 degrees it is worse. Not built into
-GANrec on this evidence.
+An earlier version (patches from the middle 184 px only) gave, at 0-120,
+0.1587 / 0.1400 after 600 steps, 0.1442 / 0.1321 after 2000 and
+0.1328 / 0.1322 after 6000 (308 s), and at 0-90 0.1953 / 0.1630.
+
+So on one measured slice the network, trained for minutes, comes within
+about 1% of its TV start at 0-120 degrees (slightly below it) and is far
+worse at 0-90. Not built into GANrec on this evidence.
 
 Usage: python benchmarks/wedge_fill_probe.py DATASET GEOMETRY [STEPS]   (e.g. basalt 0-120 2000)
 """
