@@ -349,3 +349,20 @@ def test_the_fourier_projector_on_cuda_matches_the_cpu():
     assert torch.allclose(op(x.cuda()).cpu(), ref(x), rtol=0, atol=1e-8 * float(ref(x).abs().max()))
     back = ref.adjoint(y)
     assert torch.allclose(op.adjoint(y.cuda()).cpu(), back, rtol=0, atol=1e-8 * float(back.abs().max()))
+
+
+def test_solvers_get_slices_in_pairs_even_at_beamline_size():
+    """The Fourier projector packs two slices into one transform: a solver call must hold two where a slab has them."""
+    from tomopy_dl.physics import slices_per_batch
+
+    assert slices_per_batch((2048, 2048), (1500, 2048)) == 2
+    assert slices_per_batch((2560, 2560), (3000, 2560)) == 2
+    assert slices_per_batch((64, 64), (90, 92)) == 256
+
+
+def test_the_iterate_generators_are_public():
+    from tomopy_dl import solvers
+    from tomopy_dl.solvers import iterative
+
+    assert (solvers.sirt_iterates, solvers.mlem_iterates, solvers.tv_iterates) == (
+        iterative.sirt_iterates, iterative.mlem_iterates, iterative.tv_iterates)  # fmt: skip

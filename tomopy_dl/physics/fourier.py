@@ -117,9 +117,15 @@ def chord_lengths(theta, n_det: int, num_gridx: int, num_gridy: int, center: flo
     return np.clip(hi - lo, 0.0, None)
 
 
-def _pairs(batch: int):
-    """``(start, stop)`` of consecutive pairs of a batch, the last one single when it is odd."""
-    return [(i, min(i + 2, batch)) for i in range(0, batch, 2)]
+def _in_pairs(x: torch.Tensor, shape: tuple[int, int], pair, one) -> torch.Tensor:
+    """``(B, *shape)``: ``pair(a, b)`` on consecutive slices of ``x``, ``one(a)`` on the last when ``B`` is odd."""
+    x = x.detach()
+    out = torch.empty((x.shape[0], *shape), dtype=x.dtype, device=x.device)
+    for start in range(0, x.shape[0] - 1, 2):
+        out[start : start + 2] = pair(x[start], x[start + 1])
+    if x.shape[0] % 2:
+        out[-1] = one(x[-1])
+    return out
 
 
 class _Plan:
@@ -247,14 +253,7 @@ class FourierProjector(ProjectorBase):
         return _FourierApply.apply(flat, self, True).reshape(*lead, *self.image_shape)
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.detach()
-        out = torch.empty((x.shape[0], *self.sino_shape), dtype=x.dtype, device=x.device)
-        for start, stop in _pairs(x.shape[0]):
-            if stop - start == 2:
-                out[start:stop] = self._project_pair(x[start], x[start + 1])
-            else:
-                out[start] = self._project_one(x[start])
-        return out
+        return _in_pairs(x, self.sino_shape, self._project_pair, self._project_one)
 
     def _project_one(self, image: torch.Tensor) -> torch.Tensor:
         """One real image over the half line ``w >= 0`` (the image is real) and an inverse real FFT."""
@@ -286,14 +285,7 @@ class FourierProjector(ProjectorBase):
         return (spec[:, 0] if spec.shape[1] == 1 else spec.sum(dim=1)).to(grid.device)
 
     def _back(self, y: torch.Tensor) -> torch.Tensor:
-        y = y.detach()
-        out = torch.empty((y.shape[0], *self.image_shape), dtype=y.dtype, device=y.device)
-        for start, stop in _pairs(y.shape[0]):
-            if stop - start == 2:
-                out[start:stop] = self._back_pair(y[start], y[start + 1])
-            else:
-                out[start] = self._back_one(y[start])
-        return out
+        return _in_pairs(y, self.image_shape, self._back_pair, self._back_one)
 
     def _back_one(self, sino: torch.Tensor) -> torch.Tensor:
         plan = self._plan(sino.dtype, packed=False)

@@ -25,6 +25,9 @@ __getattr__, __dir__, __all__ = attach(
         "sirt": ".iterative",
         "mlem": ".iterative",
         "tv": ".iterative",
+        "sirt_iterates": ".iterative",
+        "mlem_iterates": ".iterative",
+        "tv_iterates": ".iterative",
         "ganrec": ".gan",
     },
 )
