@@ -118,12 +118,25 @@ def _disk(size: int) -> np.ndarray:
     return (yy - c) ** 2 + (xx - c) ** 2 <= (size / 2) ** 2
 
 
-def _simulated(name, truth, deg, noise, *, offset=0.0) -> Dataset:
-    size = truth.shape[0]
+def _simulated(name, make, size, deg, noise, *, oversample=4, offset=0.0) -> Dataset:
+    """A phantom's noisy sinogram, made without the inverse crime unless ``oversample`` is 1.
+
+    ``make(n)`` draws the object at n x n. Its data are the exact line
+    integrals (TomoPy's rays) of the object drawn ``oversample`` times finer,
+    on a detector as much finer, averaged over each pixel of the real
+    detector; the truth is that object averaged over each pixel of the grid.
+    Projected at the grid's own size by the Siddon projector instead
+    (``oversample=1``), the data would be exactly what that projector
+    models, and it alone could fit them (the "inverse crime").
+    """
+    fine = make(size * oversample)
     n_det = detector_width(size, size)
-    op = get_projector(np.deg2rad(deg).astype(np.float32), n_det, size, size, device="cpu")
-    clean = op(torch.from_numpy(np.ascontiguousarray(truth, dtype=np.float32))[None])[0].numpy()
-    return Dataset(name, noise(clean), deg, n_det / 2.0, size, truth, _disk(size), offset)
+    op = get_projector(np.deg2rad(deg).astype(np.float32), n_det * oversample, size * oversample,
+                       size * oversample, device="cpu", projector="siddon")  # fmt: skip
+    clean = op(torch.from_numpy(np.ascontiguousarray(fine, dtype=np.float32))[None])[0].numpy()
+    clean = clean.reshape(len(deg), n_det, oversample).mean(axis=2) / oversample  # in the grid's pixels
+    truth = fine.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
+    return Dataset(name, noise(clean).astype(np.float32), deg, n_det / 2.0, size, truth, _disk(size), offset)
 
 
 def _counts(clean: np.ndarray, peak: float = 500.0, seed: int = 0) -> np.ndarray:
@@ -141,16 +154,17 @@ def _sirt_reference(sino, deg, center, grid):
     return ref, binary_dilation(ref > 0.2 * ref.max(), iterations=3)
 
 
-def load(name: str, size: int) -> Dataset:
+def load(name: str, size: int, oversample: int = 4) -> Dataset:
     full = np.arange(0, 180, 1.0)
+    sim = dict(oversample=oversample)
     if name == "shepp":
-        return _simulated(name, shepp_logan(size), full, lambda p: add_poisson_noise(p, photons=1e5, seed=0))
+        return _simulated(name, shepp_logan, size, full, lambda p: add_poisson_noise(p, photons=1e5, seed=0), **sim)
     if name == "textured":
-        truth = make_object("porous", size, 3, seed=7)[1]
-        return _simulated(name, truth, full, lambda p: add_poisson_noise(p, photons=1e4, seed=0))
+        noise = lambda p: add_poisson_noise(p, photons=1e4, seed=0)  # noqa: E731
+        return _simulated(name, lambda n: make_object("porous", n, 3, seed=7)[1], size, full, noise, **sim)
     if name == "counts":
-        truth = make_object("solid", size, 3, seed=3)[1]
-        return _simulated(name, truth, np.arange(-90, 90, 1.5), _counts, offset=-90.0)
+        return _simulated(name, lambda n: make_object("solid", n, 3, seed=3)[1], size, np.arange(-90, 90, 1.5),
+                          _counts, offset=-90.0, **sim)  # fmt: skip
     if name == "rings":
 
         def stripes(p):
@@ -161,8 +175,7 @@ def load(name: str, size: int) -> Dataset:
             gain[rng.random(p.shape[-1]) < 0.02] *= 0.9
             return (add_poisson_noise(p, photons=1e4, seed=0) - np.log(gain) / 2.0 * p.max()).astype(np.float32)
 
-        truth = make_object("cracked", size, 3, seed=11)[1]
-        return _simulated(name, truth, full, stripes)
+        return _simulated(name, lambda n: make_object("cracked", n, 3, seed=11)[1], size, full, stripes, **sim)
     if name == "shale":
         from PIL import Image
 
@@ -292,8 +305,10 @@ def run_dataset(ds: Dataset, args, rows, choices):
         proj = np.swapaxes(sino, 0, 1)  # (nangles, 1, ndet)
         grid_kw = dict(center=ds.center, num_gridx=ds.grid, num_gridy=ds.grid)
         n_det = ds.sino.shape[1]
-        # The judge is the same in every run (TomoPy's exact rays), whichever projector reconstructs.
-        op_held = (get_projector(theta_all[held], n_det, ds.grid, ds.grid, center=ds.center, projector="siddon")
+        # The judge: TomoPy's exact rays in every run (--judge siddon), or the projector that reconstructed
+        # (--judge own: each method predicts the withheld projections with its own model).
+        judge = "siddon" if args.judge == "siddon" else args.projector
+        op_held = (get_projector(theta_all[held], n_det, ds.grid, ds.grid, center=ds.center, projector=judge)
                    if held.size else None)  # fmt: skip
 
         def evaluate(rec):
@@ -369,12 +384,16 @@ def main() -> None:
     parser.add_argument("--ganrec", nargs="+", default=["ganrec", "ganrec tune=off", "ganrec auto+D"],
                         choices=list(GANREC), help="ganrec variants")  # fmt: skip
     parser.add_argument("--size", type=int, default=128, help="phantom size")
+    parser.add_argument("--oversample", type=int, default=4,
+                        help="phantoms' data from an object and detector this many times finer (1: the inverse crime)")
     parser.add_argument("--datasets", nargs="+", default=["shepp", "textured", "counts", "shale", "tooth"])
     parser.add_argument("--geometries", nargs="+", default=["0-120", "0-90"], choices=GEOMETRIES)
     parser.add_argument("--oracles", action="store_true", help="add TV with its weight picked per case by SSIM")
     parser.add_argument("--svmbir", action="store_true", help="add svmbir (MBIR) with sharpness 0 and 1")
     parser.add_argument("--projector", default="auto", choices=["auto", "siddon", "fourier"],
-                        help="projector of our methods (the held-out judge is always Siddon)")  # fmt: skip
+                        help="projector of our methods")  # fmt: skip
+    parser.add_argument("--judge", default="siddon", choices=["siddon", "own"],
+                        help="projector that predicts the withheld angles: Siddon always, or the one reconstructing")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     logging.getLogger("tomopy_dl").setLevel(logging.INFO)
@@ -385,7 +404,7 @@ def main() -> None:
     )
     rows, choices = [], {}
     for name in args.datasets:
-        run_dataset(load(name, args.size), args, rows, choices)
+        run_dataset(load(name, args.size, args.oversample), args, rows, choices)
     print()
     print(f"{'data':<8} {'geometry':<8} {'method':<17} {'held-out':>8} {'SSIM':>6} {'spread':>6} {'PSNR':>6} "
           f"{'s/run':>7} {'D loss':>7}")  # fmt: skip

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tomopy_dl.prep.center import AGREEMENT_PX, find_center, find_center_vo
+from tomopy_dl.prep.center import AGREEMENT_PX, _shift_columns, _vo_mask, _vo_metric, find_center, find_center_vo
 from tomopy_dl.sim import make_object, project
 
 
@@ -16,6 +16,45 @@ def test_vo_finds_the_centre_projections_were_made_about(center):
     theta = np.linspace(0, np.pi, 180, endpoint=False).astype(np.float32)
     prj = project(make_object("porous", 64, 3, seed=1), theta, center=center, pad=False)
     assert abs(find_center_vo(prj, theta) - center) <= 0.25
+
+
+@pytest.mark.parametrize("shift", [3.25, -5.5, 0.75, -0.25, 7.0, 0.0])
+def test_the_one_axis_cubic_shift_is_ndimage_shift(shift):
+    # The fine search's shift: 4 taps along the rows, where ndimage.shift takes 16 on 2D coefficients.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    img = ndimage.gaussian_filter(rng.random((41, 63)), 2)
+    want = ndimage.shift(ndimage.spline_filter(img, order=3, mode="mirror"), (0, shift), order=3, prefilter=False)
+    pad = 12
+    coef = np.pad(ndimage.spline_filter1d(img, order=3, axis=1, mode="mirror"), ((0, 0), (pad, pad)), mode="reflect")
+    got = _shift_columns(coef, pad, img.shape[1], shift)
+    k = int(np.ceil(shift)) if shift >= 0 else int(np.floor(shift))
+    kept = slice(k, None) if k >= 0 else slice(None, k)  # what the search keeps; the rest is filled
+    np.testing.assert_allclose(got[:, kept], want[:, kept], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(60, 32), (61, 33)])
+def test_vo_metric_on_half_spectra_equals_the_full_spectrum_sum(shape):
+    # The metric folds the mask onto rfft's half spectrum: the same sum as |fft2| * mask over the whole.
+    from scipy import fft, ndimage
+
+    rng = np.random.default_rng(1)
+    sino = ndimage.gaussian_filter(rng.random(shape), 1.5)
+    nrow, ncol = shape
+    mask = _vo_mask(2 * nrow, ncol, 0.25 * ncol, 3)
+    centers = (ncol - 1) / 2 + np.array([-2.0, -0.5, 0.0, 1.5])
+    got = _vo_metric(sino, centers, mask, False)
+    want = []
+    for c in centers:
+        k = int(round(2.0 * (c - (ncol - 1.0) / 2.0)))
+        moved = np.roll(sino[:, ::-1], k, axis=1)
+        if k >= 0:
+            moved[:, :k] = sino[::-1][:, :k]
+        else:
+            moved[:, k:] = sino[::-1][:, k:]
+        want.append(np.mean(np.abs(fft.fftshift(fft.fft2(np.vstack((sino, moved))))) * mask))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_vo_uses_the_first_half_of_a_full_turn():

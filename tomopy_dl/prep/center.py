@@ -89,6 +89,33 @@ def _vo_mask(nrow: int, ncol: int, radius: float, drop: int) -> np.ndarray:
     return mask
 
 
+def _shift_columns(padded: np.ndarray, pad: int, ncol: int, shift: float) -> np.ndarray:
+    """Cubic B-spline interpolation at columns ``j - shift`` from spline coefficients padded by ``pad``.
+
+    The same numbers as ``ndimage.shift(coef2d, (0, shift), order=3,
+    prefilter=False)`` on the 2D coefficients (1e-15 apart, tested) wherever
+    the shifted sinogram is kept, at a quarter of its cost: a shift along one
+    axis needs 4 taps, not 16.
+    """
+    i0 = int(np.floor(-shift))
+    t = -shift - i0
+    weights = ((1 - t) ** 3 / 6, (3 * t**3 - 6 * t**2 + 4) / 6, (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6, t**3 / 6)
+    start = pad + i0 - 1
+    out = weights[0] * padded[:, start : start + ncol]
+    for k in (1, 2, 3):
+        out += weights[k] * padded[:, start + k : start + k + ncol]
+    return out
+
+
+def _half_weights(mask: np.ndarray) -> np.ndarray:
+    """A full spectrum's mask (FFT order) folded onto ``rfft``'s half: ``|F(-u)| = |F(u)|`` for real input."""
+    nrow, ncol = mask.shape
+    half = mask[:, : ncol // 2 + 1].copy()
+    paired = np.arange(1, (ncol + 1) // 2)  # the columns whose conjugate partner is not in the half
+    half[:, paired] += mask[(-np.arange(nrow)) % nrow][:, ncol - paired]
+    return half
+
+
 def _vo_metric(sino: np.ndarray, centers: np.ndarray, mask: np.ndarray, exact: bool) -> np.ndarray:
     """Vo's metric for each trial centre: spectral energy of [sino; mirrored sino] inside the mask.
 
@@ -98,19 +125,25 @@ def _vo_metric(sino: np.ndarray, centers: np.ndarray, mask: np.ndarray, exact: b
     """
     from scipy import fft, ndimage
 
-    ncol = sino.shape[1]
+    nrow, ncol = sino.shape
     mirror = sino[:, ::-1]
     flipped = sino[::-1]  # fills what the shift brings in, so that no edge is created
-    # The cubic spline's coefficients once for all trials: the same numbers as shift(prefilter=True)
-    # (tested), which refiltered the whole sinogram per trial (0.2 s at 1500 x 2048).
-    coef = ndimage.spline_filter(mirror, order=3, mode="mirror") if exact else None
-    # The mask moved to the spectrum's own order instead of each spectrum to the mask's (two rolls a trial).
-    mask = fft.ifftshift(mask)
+    # The stack's 2D FFT as row transforms then column transforms: the measured half's rows are
+    # the same for every trial (done once), and real rows need half a spectrum (rfft, mask folded).
+    weights = _half_weights(fft.ifftshift(mask)).astype(np.float32)
+    spectrum = np.empty((2 * nrow, ncol // 2 + 1), np.complex64)
+    spectrum[:nrow] = fft.rfft(sino.astype(np.float32), axis=1, workers=-1)
+    if exact:
+        # The cubic spline's coefficients along the rows once for all trials, mirror-padded as
+        # ndimage pads them, so that each trial is 4 shifted slices.
+        pad = int(np.ceil(2.0 * np.abs(np.asarray(centers) - (ncol - 1.0) / 2.0).max())) + 3
+        coef = np.pad(ndimage.spline_filter1d(mirror, order=3, axis=1, mode="mirror"), ((0, 0), (pad, pad)),
+                      mode="reflect")  # fmt: skip
     out = np.empty(len(centers))
     for i, c in enumerate(centers):
         shift = 2.0 * (c - (ncol - 1.0) / 2.0)
         if exact:
-            moved = ndimage.shift(coef, (0, shift), order=3, prefilter=False)
+            moved = _shift_columns(coef, pad, ncol, shift)
             k = int(np.ceil(shift)) if shift >= 0 else int(np.floor(shift))
         else:
             k = int(round(shift))
@@ -120,8 +153,9 @@ def _vo_metric(sino: np.ndarray, centers: np.ndarray, mask: np.ndarray, exact: b
         else:
             moved[:, k:] = flipped[:, k:]
         # scipy's FFT on every core, in single precision: 0.02 s at 3000 x 2048 against numpy's 0.26 s.
-        spectrum = fft.fft2(np.vstack((sino, moved)).astype(np.float32), workers=-1)
-        out[i] = float(np.mean(np.abs(spectrum) * mask))
+        spectrum[nrow:] = fft.rfft(moved.astype(np.float32), axis=1, workers=-1)
+        full = fft.fft(spectrum, axis=0, workers=-1)
+        out[i] = float(np.sum(np.abs(full) * weights, dtype=np.float64)) / (2 * nrow * ncol)
     return out
 
 
