@@ -385,7 +385,7 @@ def main() -> None:
                         choices=list(GANREC), help="ganrec variants")  # fmt: skip
     parser.add_argument("--size", type=int, default=128, help="phantom size")
     parser.add_argument("--oversample", type=int, default=4,
-                        help="phantoms' data from an object and detector this many times finer (1: the inverse crime)")  # fmt: skip
+                        help="phantom data from an object and detector this much finer (1: inverse crime)")  # fmt: skip
     parser.add_argument("--datasets", nargs="+", default=["shepp", "textured", "counts", "shale", "tooth"])
     parser.add_argument("--geometries", nargs="+", default=["0-120", "0-90"], choices=GEOMETRIES)
     parser.add_argument("--oracles", action="store_true", help="add TV with its weight picked per case by SSIM")
@@ -393,7 +393,7 @@ def main() -> None:
     parser.add_argument("--projector", default="auto", choices=["auto", "siddon", "fourier"],
                         help="projector of our methods")  # fmt: skip
     parser.add_argument("--judge", default="siddon", choices=["siddon", "own"],
-                        help="projector that predicts the withheld angles: Siddon always, or the one reconstructing")  # fmt: skip
+                        help="projector predicting the withheld angles: Siddon, or the one reconstructing")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     logging.getLogger("tomopy_dl").setLevel(logging.INFO)
