@@ -1,10 +1,10 @@
-"""Projector speed, memory and accuracy, both paths, against scikit-image and ASTRA.
+"""Projector speed, memory and accuracy: Siddon's two paths and the Fourier projector, against scikit-image and ASTRA.
 
 Prints two tables:
 
 1. For each size (detector width = grid side, angles over 180 degrees), each
-   path (``matrix``: the cached CSR matrix; ``matrix_free``) and one slice
-   and a batch of slices: the build time, forward and adjoint seconds per
+   path (``matrix``: the cached CSR matrix; ``matrix_free``; ``fourier``, the
+   NUFFT projector) and one slice and a batch of slices: the build time, forward and adjoint seconds per
    slice, and the process's peak RSS. Every (size, path, batch) runs in a
    process of its own, so the RSS figure is that case's alone. In the same
    run, and as ratios to ours (forward + adjoint per slice), scikit-image's
@@ -12,8 +12,10 @@ Prints two tables:
    installed, ASTRA's CPU ``line`` projector (``create_sino`` /
    ``create_backprojection``). ASTRA is GPL-3: a benchmark-only extra, never
    a dependency.
-2. Relative L2 error of both paths against every projection fixture of real
-   TomoPy 1.15.2 (tests/data/tomopy_reference.npz).
+2. Relative L2 error of each projector against every projection fixture of
+   real TomoPy 1.15.2 (tests/data/tomopy_reference.npz): the Siddon paths
+   compute TomoPy's numbers, the Fourier projector the band-limited line
+   integrals.
 
 The matrix path is skipped where its estimated size exceeds ``--matrix-max``
 (it would not fit this machine). Compilation (``torch.compile``) is warmed up
@@ -67,6 +69,21 @@ def run_case(kind: str, n: int, n_ang: int, batch: int, repeats: int) -> dict:
         x = torch.from_numpy(np.repeat(img[None], batch, 0))
         with torch.no_grad():
             y = op(x)
+            tf = timed(lambda: op(x), repeats) / batch
+            ta = timed(lambda: op.adjoint(y), repeats) / batch
+        return dict(build=build, fwd=tf, adj=ta, base_mb=base, peak_mb=rss_mb(), threads=torch.get_num_threads())
+    if kind == "fourier":
+        import torch
+
+        from tomopy_dl.physics import get_projector
+
+        base = rss_mb()
+        t0 = time.perf_counter()
+        op = get_projector(theta, n, n, n, device="cpu", projector="fourier")
+        x = torch.from_numpy(np.repeat(img[None], batch, 0))
+        with torch.no_grad():
+            y = op(x)  # the plans are built on first use
+            build = time.perf_counter() - t0
             tf = timed(lambda: op(x), repeats) / batch
             ta = timed(lambda: op.adjoint(y), repeats) / batch
         return dict(build=build, fwd=tf, adj=ta, base_mb=base, peak_mb=rss_mb(), threads=torch.get_num_threads())
@@ -146,7 +163,7 @@ def speed_table(sizes, batch: int, matrix_max: float) -> list[str]:
         label = f"{n}x{n_ang}"
         est = estimate_matrix_bytes(np.linspace(0, np.pi, n_ang, endpoint=False), n, n, n)
         ours = None
-        for kind in ("matrix_free", "matrix"):
+        for kind in ("matrix_free", "matrix", "fourier"):
             for b in (1, batch):
                 name = f"{kind}" + (f" (batch {b})" if b > 1 else "")
                 if kind == "matrix" and est > matrix_max:
@@ -184,15 +201,15 @@ def accuracy_table() -> list[str]:
         ("proj_off", dict(theta=d["theta"], center=d["center_off"])),
         ("proj_lim", dict(theta=d["theta_lim"])),
     ]
-    rows = [f"{'fixture':<12} {'matrix':>12} {'matrix_free':>12}"]
+    rows = [f"{'fixture':<12} {'matrix':>12} {'matrix_free':>12} {'fourier':>12}"]
     for key, kw in cases:
         errs = []
-        for budget in ("1GB", "0"):
+        for budget, projector in (("1GB", "siddon"), ("0", "siddon"), ("1GB", "fourier")):
             os.environ["TOMOPY_DL_PROJECTOR_BUDGET"] = budget
             clear_projector_cache()
-            out = tomopy_dl.project(d["obj"], device="cpu", **kw)
+            out = tomopy_dl.project(d["obj"], device="cpu", projector=projector, **kw)
             errs.append(np.linalg.norm(out - d[key]) / np.linalg.norm(d[key]))
-        rows.append(f"{key:<12} {errs[0]:>12.2e} {errs[1]:>12.2e}")
+        rows.append(f"{key:<12} {errs[0]:>12.2e} {errs[1]:>12.2e} {errs[2]:>12.2e}")
     os.environ.pop("TOMOPY_DL_PROJECTOR_BUDGET", None)
     return rows
 

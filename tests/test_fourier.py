@@ -15,6 +15,7 @@ from tomopy_dl.physics import (
     Projector,
     choose_projector,
     get_projector,
+    projection_error,
 )
 from tomopy_dl.solvers import fbp, sirt
 
@@ -275,6 +276,33 @@ def test_mlem_on_the_fourier_projector_stays_bounded():
         x = mlem(sino, get_projector(theta, 184, 128, 128, projector=p), num_iter=100)
         errs.append(float((x - truth).norm() / truth.norm()))
     assert errs[1] < 1.5 * errs[0], errs
+
+
+def test_sirt_on_the_fourier_projector_converges_on_the_measured_tooth(tooth_h5):
+    """Pixels the rays barely reach count as unseen: SIRT on 0-90 degrees of the tooth at 320 px.
+
+    With the band-limited back-projection's tiny positive sums there (0.003 of a pixel's length,
+    where the exact sums are 0) this diverged: held-out error 3e13 after 100 iterations.
+    """
+    import h5py
+
+    with h5py.File(tooth_h5, "r") as f:
+        data = f["exchange/data"][:, 0, :].astype(np.float64)
+        white, dark = f["exchange/data_white"][:, 0, :].mean(0), f["exchange/data_dark"][:, 0, :].mean(0)
+        deg = f["exchange/theta"][:].astype(np.float64)
+    sino = -np.log(np.clip((data - dark) / np.clip(white - dark, 1e-6, None), 1e-6, None))
+    sino = torch.from_numpy(sino.reshape(sino.shape[0], -1, 2).mean(2).astype(np.float32))[None]
+    theta = np.deg2rad(deg).astype(np.float32)
+    keep, held = np.flatnonzero(deg <= 90 + 1e-6), np.flatnonzero(deg > 90 + 1e-6)
+    judge = ParallelBeamProjector(theta[held], 320, 320, 320, center=148.0)
+    errs = {}
+    for p in ("siddon", "fourier"):
+        op = get_projector(theta[keep], 320, 320, 320, center=148.0, projector=p)
+        x = sirt(sino[:, keep], op, num_iter=100)
+        errs[p] = float(projection_error(x, sino[:, held], judge)[0])
+    assert errs["fourier"] < 1.02 * errs["siddon"], errs  # measured 0.4499 and 0.4505
+    cols = FourierProjector(theta[keep], 320, 320, 320, center=148.0).col_sums()
+    assert float(cols[cols > 0].min()) >= 0.5
 
 
 # -- the NUFFT libraries behind the Fourier projector ------------------------------------------

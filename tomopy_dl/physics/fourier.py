@@ -64,6 +64,10 @@ logger = logging.getLogger(__name__)
 # 2048); ducc0 refuses single precision below about 4.5e-7.
 _EPS = {torch.float32: 1e-5, torch.float64: 1e-10}
 _NP = {torch.float32: (np.float32, np.complex64), torch.float64: (np.float64, np.complex128)}
+# A pixel whose back-projected ray length is below this fraction of the largest is taken as unseen
+# (col_sums): a pixel in view of every angle has about one pixel of length per angle, and the
+# band-limited adjoint's ringing at the edge of the view is a few percent of that jump.
+_UNSEEN = 0.01
 # Grid pixels plus polar points below which one thread is used: on tiny problems
 # the thread start-up dominates (measured 100x slower at 32^2 x 24 angles on 2 threads).
 _ONE_THREAD_BELOW = 1 << 16
@@ -372,7 +376,21 @@ class FourierProjector(ProjectorBase):
         return self._cached_sum("rowsq", compute)
 
     def col_sums(self) -> torch.Tensor:
-        """Total ray length through each pixel, ``(num_gridx, num_gridy)``: this operator's ``A^T 1``, floored at 0."""
-        return self._cached_sum(
-            "col", lambda: self.adjoint(torch.ones(self.sino_shape, device=self.device)).clamp_min(0.0)
-        )
+        """Total ray length through each pixel, ``(num_gridx, num_gridy)``: this operator's ``A^T 1``.
+
+        Pixels crossed by less than ``_UNSEEN`` (1%) of the most-crossed
+        pixel's length (at least half a pixel) count as crossed by none (0).
+        The band-limited back-projection rings where the rays' coverage ends
+        (the grid's corners outside the detector's view), leaving tiny
+        positive sums where the exact ones are zero; SIRT and MLEM divide by
+        these sums, and SIRT diverged on them (held-out error 3e13 after 100
+        iterations on the tooth, 320 px, 0-90 degrees; 0.45 with the floor,
+        Siddon's 0.45).
+        """
+
+        def compute():
+            sums = self.adjoint(torch.ones(self.sino_shape, device=self.device))
+            unseen = sums < max(0.5, _UNSEEN * float(sums.max()))
+            return torch.where(unseen, torch.zeros_like(sums), sums)
+
+        return self._cached_sum("col", compute)

@@ -71,8 +71,8 @@ PROJECTOR_CHOICES = ("auto", *PROJECTORS)
 
 # 'auto' takes the Fourier projector on the CPU from this many image pixels
 # times angles on: below it the Siddon matrix, built once and cached, is as
-# fast per product and exact. Measured by benchmarks/projector.py --backends
-# (2 cores): see README.rst, "Choosing the projector".
+# fast per product and exact. Measured by benchmarks/projector.py (2 cores;
+# docs/tables/projector.txt): see docs/geometry.rst, "Projectors".
 _FOURIER_FROM = 256 * 256 * 256
 
 
