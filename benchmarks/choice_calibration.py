@@ -24,6 +24,7 @@ Split rules (all within the kept angles):
   degrees, clipped to 0.05..0.25 (0.1 at 0-120, 0.15 at 0-90, 0.05 at 0-150).
 
 Usage: python benchmarks/choice_calibration.py [--datasets tooth basalt wood imat] [--geometries 0-150 0-120 0-90]
+       [--rules ...] [--oversample 4]
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["tooth", "basalt", "wood", "imat"])
     parser.add_argument("--geometries", nargs="+", default=["0-150", "0-120", "0-90"], choices=GEOMETRIES)
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    parser.add_argument("--oversample", type=int, default=4,
+                        help="phantom data from a finer object, as limited_angle.py (1: the old data)")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     print(f"CPU, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
@@ -134,8 +137,7 @@ def main() -> None:
     print(head + "\n" + "-" * len(head), flush=True)
     regrets: dict[str, list[float]] = {}
     for name in args.datasets:
-        # The phantoms as its tables in docs/tables were measured: projected at their own size (oversample=1).
-        ds = load(name, 128, oversample=1)
+        ds = load(name, 128, oversample=args.oversample)
         for geo in args.geometries:
             for row in run_case(ds, geo, args.rules):
                 print(f"{row[0]:<14} {row[1]:<8} {row[2]:<10} {row[3]:>7} {row[4]:<22} {row[5]:>9.4f} {row[6]:>7.3f} "
