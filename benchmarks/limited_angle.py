@@ -63,6 +63,7 @@ alike (``--judge own``: by the projector that reconstructed, each method
 predicting the withheld angles with its own model).
 
 Usage: python benchmarks/limited_angle.py [--datasets ...] [--geometries ...] [--seeds 1] [--oracles] [--projector P]
+       [--judge siddon|own] [--oversample 4] [--tooth-binning 4] [--svmbir]
 """
 
 from __future__ import annotations
