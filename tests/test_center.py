@@ -34,21 +34,28 @@ def test_the_one_axis_cubic_shift_is_ndimage_shift(shift):
     np.testing.assert_allclose(got[:, kept], want[:, kept], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("exact", [False, True])
 @pytest.mark.parametrize("shape", [(60, 32), (61, 33)])
-def test_vo_metric_on_half_spectra_equals_the_full_spectrum_sum(shape):
-    # The metric folds the mask onto rfft's half spectrum: the same sum as |fft2| * mask over the whole.
+def test_vo_metric_on_half_spectra_equals_the_full_spectrum_sum(shape, exact):
+    # The metric folds the mask onto rfft's half spectrum and shifts along one axis: the same as
+    # |fft2| * mask over the whole stack, its mirror moved by ndimage.shift (exact) or np.roll.
     from scipy import fft, ndimage
 
     rng = np.random.default_rng(1)
     sino = ndimage.gaussian_filter(rng.random(shape), 1.5)
     nrow, ncol = shape
     mask = _vo_mask(2 * nrow, ncol, 0.25 * ncol, 3)
-    centers = (ncol - 1) / 2 + np.array([-2.0, -0.5, 0.0, 1.5])
-    got = _vo_metric(sino, centers, mask, False)
+    centers = (ncol - 1) / 2 + np.array([-2.0, -0.5, 0.0, 1.5]) + (0.3 if exact else 0.0)
+    got = _vo_metric(sino, centers, mask, exact)
     want = []
     for c in centers:
-        k = int(round(2.0 * (c - (ncol - 1.0) / 2.0)))
-        moved = np.roll(sino[:, ::-1], k, axis=1)
+        shift = 2.0 * (c - (ncol - 1.0) / 2.0)
+        if exact:
+            moved = ndimage.shift(sino[:, ::-1], (0, shift), order=3, mode="constant", prefilter=True)
+            k = int(np.ceil(shift)) if shift >= 0 else int(np.floor(shift))
+        else:
+            k = int(round(shift))
+            moved = np.roll(sino[:, ::-1], k, axis=1)
         if k >= 0:
             moved[:, :k] = sino[::-1][:, :k]
         else:
