@@ -14,7 +14,7 @@ from tomopy_dl.solvers.data_fidelity import KL
 from tomopy_dl.solvers.gan_wedge import WedgeSettings
 from tomopy_dl.solvers.iterative import mlem, tv, tv_iterates, tv_objective
 from tomopy_dl.solvers.prior import auto_reg_par
-from tomopy_dl.solvers.selection import choose_wedge_settings, holdout_split
+from tomopy_dl.solvers.selection import choose_wedge_settings, holdout_edge, holdout_split
 from tomopy_dl.solvers.table import GANREC_MODES
 
 
@@ -28,6 +28,16 @@ def test_holdout_split_keeps_back_the_edges():
     assert set(held) < set(with_interior)
     with pytest.raises(ValueError, match="at least 8 angles.*tune='off'"):
         holdout_split(theta[:7])
+
+
+def test_held_out_edges_grow_with_the_missing_range():
+    edges = [holdout_edge(np.deg2rad(np.arange(0, stop, 1.0))) for stop in (181, 151, 121, 91, 61)]
+    assert edges == pytest.approx([0.05, 0.05, 0.1, 0.15, 0.2], abs=0.002)
+    assert holdout_edge(np.deg2rad(np.arange(0, 361, 1.0))) == 0.05  # more than a half turn: the floor
+    theta = np.deg2rad(np.arange(-45, 46, 1.0))
+    assert np.array_equal(holdout_split(theta)[1], holdout_split(theta, edge=holdout_edge(theta))[1])
+    deg = np.rad2deg(theta[holdout_split(theta)[1]])
+    assert deg.min() == -45 and deg.max() == 45 and np.sum(deg < 0) == np.sum(deg > 0) == 14  # 13.5 of 90 degrees
 
 
 def test_projection_error_scores_prediction_not_units():
