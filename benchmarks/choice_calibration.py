@@ -16,13 +16,13 @@ always against the best candidate of the larger set.
 Split rules (all within the kept angles):
 
 * ``edge F``: ``holdout_split(edge=F)``: the angles within ``F`` of the
-  measured range from either end (0.1 was ``tune='auto'``'s until 0.3.0);
+  measured range from either end (0.1 was ``tune='auto'``'s in 0.2.0);
 * ``ends Q``: two folds, one holding out the last ``Q`` of the range, one the
   first; a candidate's score is the mean of its two errors (each fold
   extrapolates ``Q`` of the range from one side, as the wedge asks);
 * ``scaled``: ``edge`` growing with the missing range, ``0.1 * missing / 60``
   degrees, clipped to 0.05..0.25 (0.1 at 0-120, 0.15 at 0-90, 0.05 at 0-150):
-  ``holdout_split``'s default since 0.3.0 (``holdout_edge``), chosen on
+  ``holdout_split``'s default after 0.2.0 (``holdout_edge``), chosen on
   this benchmark's output.
 
 Usage: python benchmarks/choice_calibration.py [--datasets tooth basalt wood imat] [--geometries 0-150 0-120 0-90]
