@@ -75,6 +75,10 @@ volume 0-120   6000    0.0545   0.0436 (-20%)   0.0550           0.791 / 0.812
 volume 0-90    2000    0.0979   0.0834 (-15%)   0.0982           0.652 / 0.615
 basalt 0-120   2000    0.1333   0.1295 (-2.9%)  0.1330           (measured)
 basalt 0-90    2000    0.1588   0.1573 (-0.9%)  0.1584           (measured)
+wood 0-120     2000    0.0489   0.0457 (-6.5%)  0.0490           (measured)
+wood 0-90      2000    0.0653   0.0903 (+38%)   0.0656           (measured)
+imat 0-120     2000    0.1293   0.1501 (+16%)   0.1301           (measured)
+imat 0-90      2000    0.1612   0.1930 (+20%)   0.1616           (measured)
 =============  ======  =======  ==============  ===============  ==================
 
 (The basalt's net alone gave 0.1346 and 0.1857 in this run, not the first
@@ -84,8 +88,11 @@ sequence.)
 So on the volume the network with SIRT's data consistency predicts the
 withheld angles 15-20% better than its classical start, the first gain of
 the size issue 34 asks for; the SSIM rises at 0-120 and falls at 0-90. On
-one measured slice the gain is small (1-3%), though at 0-120 it beats every
-method of ``limited_angle.py`` (svmbir 0.1344, ``auto`` 0.1333).
+single measured slices it is not to be trusted: 1-7% better on the basalt
+and the wood at 0-120 (there below every method of ``limited_angle.py``:
+basalt 0.1295 against svmbir's 0.1344, wood 0.0457 against ``auto``'s
+0.0486), 16-38% worse on the wood at 0-90 and the imat phantom (whose start
+is MLEM). A learned mode would need the held-out check to decline it there.
 
 Usage: python benchmarks/wedge_fill_probe.py DATASET GEOMETRY [STEPS] [--slices 32] [--dc-iter 50]
        (e.g. basalt 0-120 2000;
