@@ -256,6 +256,7 @@ GANREC = {
     "ganrec tune=off": dict(tune="off"),
     "ganrec auto+D": dict(adv_weight=0.3),
     "ganrec faithful": dict(mode="faithful"),
+    "ganrec volume": dict(mode="volume"),  # the network across the slices (one slice here); volume_mode.py
 }
 # Multiples of the automatic TV weight tried by the oracle rows, which pick the
 # best by the score against the reference: a ceiling no user can reach.

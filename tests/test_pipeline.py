@@ -78,6 +78,21 @@ def test_ganrec_volume_shares_one_choice_of_settings(dx_file, tmp_path, monkeypa
     assert json.loads((out / "manifest.json").read_text())["job"]["options"]["init_method"] == chosen["init_method"]
 
 
+def test_recon_command_passes_options_and_volume_mode_starts_without_the_discriminator(dx_file, tmp_path, capsys):
+    out = tmp_path / "vol"
+    assert main(["recon", str(dx_file), "--out", str(out), "--algorithm", "ganrec", "--num-iter", "3", "--angles",
+                 "0:120", "--option", "mode=volume", "--option", "dc_iter=2", "--no-progress"]) == 0  # fmt: skip
+    options = json.loads((out / "params.json").read_text())["options"]
+    assert options["mode"] == "volume" and options["dc_iter"] == 2 and options["tune"] == "off"
+    assert "adv_weight" not in options and {"init_method", "tv_weight", "init_iter"} <= set(options)
+    assert len(list(out.glob("recon_*.tiff"))) == 4
+    assert main(["recon", str(dx_file), "--out", str(tmp_path / "x"), "--algorithm", "sirt", "--option",
+                 "mode=volume", "--no-progress"]) == 2  # fmt: skip
+    assert "sirt takes no option 'mode'" in capsys.readouterr().err
+    assert main(["recon", str(dx_file), "--out", str(tmp_path / "y"), "--option", "novalue", "--no-progress"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
 def test_align_command_writes_projections_and_shifts(tmp_path):
     src = write_example_dataexchange(tmp_path / "jit.h5", size=48, rows=16, n_angles=61, jitter=3.0, seed=2)
     out = tmp_path / "al"

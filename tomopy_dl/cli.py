@@ -98,6 +98,9 @@ def _recon_arguments(rec: argparse.ArgumentParser) -> None:
                      help="first:last angle in degrees of evenly spaced projections, overriding the file's "
                           "(e.g. 0:180)")  # fmt: skip
     rec.add_argument("--seed", type=int, default=0, help="ganrec's seed (default 0)")
+    rec.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="another keyword of the algorithm, repeatable (e.g. --option mode=volume for ganrec's "
+                          "network across the slices; the keywords: tomopy_dl.solvers.table)")  # fmt: skip
     rec.add_argument("--slab", type=int, default=None,
                      help="detector rows reconstructed at once (default: 256 MB of projections)")  # fmt: skip
     rec.add_argument("--cluster", default=None,
@@ -211,6 +214,25 @@ def _recon_on_cluster(args, job: dict) -> dict:
             raise
 
 
+def _options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings as keywords: numbers and true/false as such, the rest as strings."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option takes KEY=VALUE, got {pair!r}")
+        low = text.strip().lower()
+        value: object = {"true": True, "false": False}.get(low, text.strip())
+        for kind in (int, float):
+            if isinstance(value, str):
+                try:
+                    value = kind(value)
+                except ValueError:
+                    pass
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 def _file_job(args) -> int:
     from .pipeline import SlabFailures, align_file, recon_file
 
@@ -234,6 +256,7 @@ def _file_job(args) -> int:
                 seed=args.seed,
                 slab=args.slab,
                 theta_range=_range(args.theta_range, "theta-range"),
+                options=_options(args.option),
                 **common,
             )
             if args.cluster is None:

@@ -206,13 +206,22 @@ def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, 
 
     from .physics import get_projector
     from .solvers.gan import choose_settings
+    from .solvers.selection import TUNED
 
     prj, theta = read_projections(path, slices=(row, row + 1), angles=angles, theta_range=theta_range)
     sino = torch.from_numpy(np.ascontiguousarray(np.swapaxes(prj, 0, 1), dtype=np.float32))
     op = get_projector(theta, n_cols, n_cols, n_cols, center=center, device=options.get("device"),
                        projector=options.get("projector", PROJECTOR.default))  # fmt: skip
     t0 = time.perf_counter()
-    chosen = choose_settings(sino.to(op.device), op, num_iter=options.get("num_iter"), seed=options.get("seed", 0))
+    # The user's own settings are kept; mode 'volume' starts without the discriminator.
+    given = {k: options[k] for k in TUNED if options.get(k) is not None}
+    volume = options.get("mode") == "volume"
+    if volume:
+        given["adv_weight"] = 0.0
+    chosen = choose_settings(sino.to(op.device), op, num_iter=None if volume else options.get("num_iter"),
+                             seed=options.get("seed", 0), **given)  # fmt: skip
+    if volume:
+        del chosen["adv_weight"]
     logger.info("recon %s: ganrec settings chosen on row %d for every slab (%.1f s): %s", path, row,
                 time.perf_counter() - t0, chosen)  # fmt: skip
     return {**chosen, "tune": "off"}
@@ -329,6 +338,7 @@ def recon_file(
     theta_range: tuple[float, float] | None = None,
     client=None,
     projector: str = PROJECTOR.default,
+    options: dict | None = None,
 ) -> dict:
     """Reconstruct a Data Exchange file into a folder, slab by slab, here or on a Dask cluster.
 
@@ -379,6 +389,11 @@ def recon_file(
     projector : {'auto', 'siddon', 'fourier'}
         The projector backend (:data:`tomopy_dl.physics.PROJECTORS`); ``'auto'``
         takes the Fourier one at beamline sizes on the CPU.
+    options : dict, optional
+        More keywords of the algorithm, by the names of its row in
+        :data:`~tomopy_dl.solvers.table.ALGORITHMS` (e.g. ``{'mode': 'volume'}``
+        for GANrec's network across the slices, trained once per slab);
+        recorded with the job.
 
     Returns
     -------
@@ -414,8 +429,8 @@ def recon_file(
     slab = default_slab(n_proj, n_cols) if slab is None else int(slab)
     c, center_record = _resolve_center(path, center, lo, hi, theta_range, n_cols)
     options = _slab_options(spec, projector=projector, device=device, num_iter=num_iter, seed=seed,
-                            progress=bool(progress and client is None))  # fmt: skip
-    if algorithm == "ganrec":
+                            progress=bool(progress and client is None), extra=options)  # fmt: skip
+    if algorithm == "ganrec" and options.get("mode", "ours") in ("ours", "volume") and options.get("tune") != "off":
         # One choice of settings for the volume, not one per slab: slabs of one sample should agree.
         options.update(_ganrec_volume_settings(path, (lo + hi - 1) // 2, angles, theta_range, c, n_cols, options))
     work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
@@ -483,9 +498,13 @@ def _checked_rows(slices, n_rows: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _slab_options(spec, *, projector: str, device, num_iter, seed: int, progress: bool) -> dict:
-    """The keywords every slab's ``recon`` gets."""
-    options: dict = {"progress": progress}
+def _slab_options(spec, *, projector: str, device, num_iter, seed: int, progress: bool, extra: dict | None) -> dict:
+    """The keywords every slab's ``recon`` gets; ``extra``: the user's, checked against the algorithm's row."""
+    own = {k.name for k in spec.keywords} - {"num_iter", "seed", "progress"}
+    wrong = sorted(set(extra or {}) - own)
+    if wrong:
+        raise ValueError(f"{spec.name} takes no option {', '.join(map(repr, wrong))}; its options: {sorted(own)}")
+    options: dict = {"progress": progress, **(extra or {})}
     options["projector"] = as_choice(str(projector).lower(), "projector", PROJECTOR.choices)
     if device is not None:
         options["device"] = device

@@ -33,6 +33,7 @@ __getattr__, __dir__, __all__ = attach(
         "default_center": ".geometry",
         "ray_offsets": ".geometry",
         "unmeasured_angles": ".geometry",
+        "measured_frequencies": ".geometry",
         "observable_col_shifts": ".geometry",
         "sinusoid_fit": ".geometry",
     },

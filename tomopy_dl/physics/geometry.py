@@ -26,6 +26,7 @@ __all__ = [
     "default_center",
     "ray_offsets",
     "unmeasured_angles",
+    "measured_frequencies",
     "sinusoid_fit",
     "observable_col_shifts",
 ]
@@ -118,6 +119,55 @@ def unmeasured_angles(theta, gap: float = 3.0) -> np.ndarray:
     # A grid angle exactly `gap` spacings from a measured one may fall either way with
     # rounding: one angle at the wedge's edge, which does not matter to its use.
     return grid[dist > gap * spacing].astype(np.float32)
+
+
+def measured_frequencies(theta, shape: tuple[int, int], *, rotation: float = 0.0) -> np.ndarray:
+    """Where the image's 2D spectrum was measured: the Fourier-slice theorem's wedge mask.
+
+    The projection at ``theta`` measures the image's spectrum along the
+    direction ``(-sin theta, cos theta)`` (image axes 0, 1; TomoPy's rays,
+    see the module's notes). Directions count modulo pi; the unmeasured ones
+    are those inside the widest gap between the measured angles, so a
+    limited-angle scan leaves one double wedge out and a full scan none.
+
+    Parameters
+    ----------
+    theta : array_like, shape (nangles,)
+        Measured angles in radians, any order and range.
+    shape : (int, int)
+        The image's shape; the mask is on its FFT grid (``numpy.fft.fftfreq``
+        order, zero frequency first).
+    rotation : float
+        Radians added to every angle: the mask of the image turned by this
+        much (GANrec's ``mode='volume'`` trains on turned patches).
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True where measured; the zero frequency always is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = measured_frequencies(np.deg2rad(np.arange(0, 90, 1.0)), (8, 8))
+    >>> bool(m[0, 1]), bool(m[1, 0]), bool(m[0, 0])  # along axis 1: theta 0; along axis 0: theta 90, not measured
+    (True, False, True)
+    """
+    t = np.sort(np.mod(np.asarray(theta, dtype=np.float64).ravel() + rotation, np.pi))
+    if t.size < 1:
+        raise ValueError("theta must hold at least 1 angle")
+    k0 = np.fft.fftfreq(shape[0])[:, None]
+    k1 = np.fft.fftfreq(shape[1])[None, :]
+    direction = np.mod(np.arctan2(-k0, k1), np.pi)  # the theta whose projection measures (k0, k1)
+    gaps = np.diff(np.r_[t, t[0] + np.pi])
+    i = int(np.argmax(gaps))
+    if t.size > 1 and gaps[i] <= 3 * np.median(gaps):  # only the sampling's own steps: no wedge
+        return np.ones(shape, bool)
+    # Strictly inside the widest gap: the measured angles at its two ends stay measured.
+    inside = np.mod(direction - t[i], np.pi)
+    measured = ~((inside > 1e-9) & (inside < gaps[i] - 1e-9))
+    measured[0, 0] = True
+    return measured
 
 
 def sinusoid_fit(y, theta) -> np.ndarray:

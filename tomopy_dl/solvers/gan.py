@@ -23,13 +23,14 @@ from .gan_paper import PaperGAN, PaperSettings
 from .gan_wedge import WedgeGAN, WedgeSettings
 from .selection import TUNED, choose_wedge_settings
 from .table import ALGORITHMS, GANREC_MODES
+from .wedge_fill import VolumeSettings, fill_volume
 
 __all__ = ["ganrec", "choose_settings", "MODES", "fit_scale_offset"]
 
 logger = logging.getLogger(__name__)
 
 MODES = tuple(GANREC_MODES)
-_SETTINGS = {"ours": WedgeSettings, "faithful": PaperSettings, "l1_only": PaperSettings}
+_SETTINGS = {"ours": WedgeSettings, "faithful": PaperSettings, "l1_only": PaperSettings, "volume": VolumeSettings}
 _FITTERS = {"ours": WedgeGAN, "faithful": PaperGAN, "l1_only": PaperGAN}
 _KEYWORDS = ALGORITHMS["ganrec"]
 
@@ -176,6 +177,19 @@ def _settings(mode: str, given: dict):
     return cls(**values)
 
 
+def _volume(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *, tune: str, seed: int, steps: int,
+            progress: bool) -> torch.Tensor:  # fmt: skip
+    """``mode='volume'``: the classical start (chosen on the data with ``tune='auto'``), then the wedge filler."""
+    start = s.start()
+    if tune == "auto":  # the start as mode 'ours' would choose it, with the discriminator off
+        n_ours = int(GANREC_MODES["ours"]["num_iter"])
+        start = _tuned(sino, op, start, {**given, "adv_weight": 0.0}, seed=seed, n_iter=n_ours)
+    with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
+                                   leave=False) as bar:  # fmt: skip
+        x, _ = fill_volume(sino, op, s, start, steps=steps, seed=seed, bar=bar)
+    return x
+
+
 def ganrec(
     sino: torch.Tensor,
     op: Projector,
@@ -192,6 +206,7 @@ def ganrec(
     init_method: str | None = None,
     slack: float | None = None,
     data_term: str | None = None,
+    dc_iter: int | None = None,
     tune: str | None = None,
     batch_size: int | None = None,
     independent: bool = False,
@@ -210,17 +225,22 @@ def ganrec(
         The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     num_iter : int, optional
         Iterations for the first slice batch (the mode's default: 300, or
-        1000 in ``'faithful'`` mode).
+        1000 in ``'faithful'`` mode); in ``'volume'`` mode the network's
+        training steps (2000).
     warm_iter : int, optional
         Iterations for each following batch, which starts from the previous
         batch's weights (default ``num_iter // 4``, at least 1). In
         ``'ours'`` mode that is the discriminator; each batch's correction
         image starts at zero on its own TV start.
-    mode : {'ours', 'faithful', 'l1_only'}
+    mode : {'ours', 'volume', 'faithful', 'l1_only'}
         ``'ours'``: the missing-wedge GAN on a TV start
-        (:mod:`~tomopy_dl.solvers.gan_wedge`); ``'faithful'``: the paper;
-        ``'l1_only'``: the paper without its discriminator
-        (:mod:`~tomopy_dl.solvers.gan_paper`).
+        (:mod:`~tomopy_dl.solvers.gan_wedge`); ``'volume'``: a network
+        trained on these slices' own half reconstructions to fill their
+        missing wedge, kept only where it predicts held-out measured angles
+        better than its classical start (:mod:`~tomopy_dl.solvers.wedge_fill`;
+        give it many slices at once: it learns from all of them);
+        ``'faithful'``: the paper; ``'l1_only'``: the paper without its
+        discriminator (:mod:`~tomopy_dl.solvers.gan_paper`).
     lam : float, optional
         Weight of the L1 data term in the paper modes (100).
     lr_g, lr_d : float, optional
@@ -244,8 +264,11 @@ def ganrec(
         ``'ours'``: the data term of the start and the objective: least
         squares (``'l2'``, for ``-log`` transmission data) or Poisson
         (``'kl'``, for counts such as HAADF-STEM signals).
+    dc_iter : int, optional
+        ``'volume'``: SIRT iterations on every measured angle from the
+        network's result, so that the measured directions keep the data (20).
     tune : {'auto', 'off'}, optional
-        ``'ours'``: ``'auto'`` (default) chooses ``init_method``,
+        ``'ours'`` and ``'volume'`` (the start only): ``'auto'`` (default) chooses ``init_method``,
         ``data_term``, ``tv_weight``, ``init_iter`` and ``adv_weight`` from
         the data: it holds out some measured angles, scores candidates by
         how well they predict them and keeps the best
@@ -262,6 +285,8 @@ def ganrec(
     early_stop : float, optional
         Stop a batch when its data residual improved by less than this
         fraction over the last 100 iterations (e.g. ``1e-3``).
+        ``warm_iter``, ``independent`` and ``early_stop`` do not apply to
+        ``'volume'``, which fits one network to all the slices given.
     quantitative : bool
         Return ``a * x + b`` fitted so that its projection matches the data
         (units of gridrec/sirt); otherwise the raw image.
@@ -306,10 +331,12 @@ def ganrec(
     """
     mode = as_choice(mode, "mode", MODES)
     given = dict(lam=lam, lr_g=lr_g, lr_d=lr_d, adv_weight=adv_weight, tv_weight=tv_weight, init_iter=init_iter,
-                 init_method=init_method, slack=slack, data_term=data_term)  # fmt: skip
+                 init_method=init_method, slack=slack, data_term=data_term, dc_iter=dc_iter)  # fmt: skip
     s = _settings(mode, given)
-    if tune is not None and mode != "ours":
-        raise ValueError(f"tune applies to mode='ours' only; mode={mode!r} has fixed settings")
+    if tune is not None and mode not in ("ours", "volume"):
+        raise ValueError(f"tune applies to modes 'ours' and 'volume' only; mode={mode!r} has fixed settings")
+    if mode == "volume" and (warm_iter is not None or independent or early_stop is not None):
+        raise ValueError("warm_iter, independent and early_stop do not apply to mode='volume' (one network per call)")
     tune = as_choice("auto" if tune is None else tune, "tune", _KEYWORDS.keyword("tune").choices)
     if sino.shape[1] < 2:
         raise ValueError(f"ganrec needs at least 2 projection angles, got {sino.shape[1]}")
@@ -329,6 +356,10 @@ def ganrec(
     unit = _unit(sino)
     sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
+    if mode == "volume":
+        x = _volume(sino, op, s, given, tune=tune, seed=seed, steps=n_first, progress=progress)
+        with torch.no_grad():
+            return (fit_scale_offset(x, sino, op) if quantitative else x.detach()) * unit
     if mode == "ours" and tune == "auto":
         s = _tuned(sino, op, s, given, seed=seed, n_iter=n_first)
     fitter = None

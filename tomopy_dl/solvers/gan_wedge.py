@@ -37,7 +37,7 @@ from .iterative import mlem, sirt, tv, tv_objective
 from .loop import LoopResult, Step, guarded_loop
 from .prior import WedgeAdversarial, auto_reg_par
 
-__all__ = ["WedgeSettings", "WedgeGAN"]
+__all__ = ["WedgeSettings", "WedgeGAN", "start_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,21 @@ class WedgeSettings:
     data_term: str
 
 
+def start_image(sino: torch.Tensor, op: Projector, s: WedgeSettings, beta: torch.Tensor | None = None) -> torch.Tensor:
+    """The classical start of ``sino`` (B, nangles, ndet): ``s.init_iter`` iterations of ``s.init_method``, >= 0.
+
+    ``beta``: the TV weight in data units (default: ``s.tv_weight`` relative to the noise).
+    """
+    if s.init_iter <= 0:
+        return torch.zeros(sino.shape[0], *op.image_shape, device=sino.device)
+    if s.init_method == "tv":
+        beta = auto_reg_par(sino, s.tv_weight, data=s.data_term) if beta is None else beta
+        base = tv(sino, op, num_iter=s.init_iter, reg_par=beta, positivity=True, data=s.data_term)
+    else:
+        base = {"sirt": sirt, "mlem": mlem}[s.init_method](sino, op, num_iter=s.init_iter)
+    return base.clamp_min(0)
+
+
 class WedgeGAN:
     """The discriminator for one geometry, warm-started across slice batches; a new correction per batch."""
 
@@ -67,14 +82,7 @@ class WedgeGAN:
 
     def start(self, sino: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """The starting image: ``init_iter`` iterations of ``init_method``, non-negative."""
-        s, op = self.s, self.op
-        if s.init_iter <= 0:
-            return torch.zeros(sino.shape[0], *op.image_shape, device=sino.device)
-        if s.init_method == "tv":
-            base = tv(sino, op, num_iter=s.init_iter, reg_par=beta, positivity=True, data=s.data_term)
-        else:
-            base = {"sirt": sirt, "mlem": mlem}[s.init_method](sino, op, num_iter=s.init_iter)
-        return base.clamp_min(0)
+        return start_image(sino, self.op, self.s, beta)
 
     def fit(
         self,
