@@ -1,8 +1,11 @@
 """Probe: does a self-supervised network fill the missing wedge of a slice or a volume better than its start?
 
 A 2D version of DeepDeWedge (Wiedemann & Heckel, arXiv 2311.05539) on top of
-GANrec's classical start, as issue 34 proposes, kept as an experiment (not a
-feature) with its measured outcome:
+GANrec's classical start, as issue 34 proposes: the experiment that led to
+GANrec's ``mode='volume'`` (``tomopy_dl.solvers.wedge_fill``, measured by
+``volume_mode.py``), kept with its measured outcome. It shares the library's
+network, mask and turn (the tables below were measured with its own copies
+of them, the same but for the mask at the wedge's exact edge directions):
 
 1. the start ``tune='auto'`` chooses (``choose_settings``, discriminator off),
    run on all kept angles and on each half (even / odd angles);
@@ -111,68 +114,24 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from limited_angle import Dataset, _disk, _simulated, load
-from torch import nn
+from limited_angle import Dataset, _disk, load
+from volume_mode import load_volume
 
 from tomopy_dl.metrics import score
-from tomopy_dl.physics import get_projector, projection_error
-from tomopy_dl.sim import add_poisson_noise, make_object
+from tomopy_dl.networks import UNet
+from tomopy_dl.physics import get_projector, measured_frequencies, projection_error
 from tomopy_dl.solvers.gan import _settings, choose_settings
 from tomopy_dl.solvers.gan_wedge import WedgeGAN
 from tomopy_dl.solvers.iterative import mlem, sirt, tv
 from tomopy_dl.solvers.prior import auto_reg_par
+from tomopy_dl.solvers.wedge_fill import turn
 
 PATCH, BATCH = 64, 8
 
 
 def wedge_mask(theta: np.ndarray, size: int) -> torch.Tensor:
-    """1 at the FFT frequencies (unshifted, ``size`` square) whose direction some angle measured, else 0.
-
-    The projection at ``theta`` measures the image's spectrum along ``(-sin, cos)``
-    (axes 0, 1); the unmeasured directions are the largest gap between the angles mod pi.
-    """
-    k0, k1 = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
-    direction = np.mod(np.arctan2(-k0, k1), np.pi)
-    t = np.sort(np.mod(theta, np.pi))
-    gaps = np.diff(np.r_[t, t[0] + np.pi])
-    i = int(np.argmax(gaps))
-    measured = ~(np.mod(direction - t[i], np.pi) < gaps[i])
-    measured[0, 0] = True
-    return torch.from_numpy(measured.astype(np.float32))
-
-
-def rotate(img: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """``img`` (B, C, H, W) turned by ``alpha`` (B,) radians: its spectrum is then measured at ``theta + alpha``."""
-    c, s, z = torch.cos(alpha), torch.sin(alpha), torch.zeros_like(alpha)
-    a = torch.stack([torch.stack([c, -s, z], 1), torch.stack([s, c, z], 1)], 1)
-    grid = F.affine_grid(a, img.shape, align_corners=False)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def _block(i: int, o: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(o, o, 3, padding=1),
-                         nn.LeakyReLU(0.1))  # fmt: skip
-
-
-class UNet(nn.Module):
-    """Two poolings, 16-32-64 channels, a residual output."""
-
-    def __init__(self, c: int = 16):
-        super().__init__()
-        self.e1, self.e2, self.e3 = _block(1, c), _block(c, 2 * c), _block(2 * c, 4 * c)
-        self.u2, self.d2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, 2), _block(4 * c, 2 * c)
-        self.u1, self.d1 = nn.ConvTranspose2d(2 * c, c, 2, 2), _block(2 * c, c)
-        self.out = nn.Conv2d(c, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if h % 4 or w % 4:
-            return self.forward(F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect"))[..., :h, :w]
-        a = self.e1(x)
-        b = self.e2(F.avg_pool2d(a, 2))
-        b = self.d2(torch.cat([self.u2(self.e3(F.avg_pool2d(b, 2))), b], 1))
-        return x + self.out(self.d1(torch.cat([self.u1(b), a], 1)))
+    """1 at the FFT frequencies (unshifted, ``size`` square) whose direction some angle measured, else 0."""
+    return torch.from_numpy(measured_frequencies(theta, (size, size)).astype(np.float32))
 
 
 def masked(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -189,7 +148,7 @@ def train(even: torch.Tensor, odd: torch.Tensor, theta: np.ndarray, steps: int, 
         alpha = torch.from_numpy(rng.uniform(0, 2 * np.pi, BATCH).astype(np.float32))
         src, tgt = (odd, even) if rng.random() < 0.5 else (even, odd)
         rows = torch.from_numpy(rng.integers(0, even.shape[0], BATCH))
-        both = rotate(torch.cat([src[rows], tgt[rows]], 1), alpha)
+        both = turn(torch.cat([src[rows], tgt[rows]], 1), alpha)
         oi, oj = rng.integers(0, n - PATCH + 1, (2, BATCH))
         patch = torch.stack([both[b, :, oi[b] : oi[b] + PATCH, oj[b] : oj[b] + PATCH] for b in range(BATCH)])
         seen = torch.stack([wedge_mask(theta + float(a), PATCH) for a in alpha])[:, None]
@@ -198,20 +157,6 @@ def train(even: torch.Tensor, odd: torch.Tensor, theta: np.ndarray, steps: int, 
         loss.backward()
         opt.step()
     return net
-
-
-def load_volume(nz: int, size: int = 128, oversample: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A porous 3D phantom's noisy sinograms (nz, 180, ndet), degrees, and its truth (nz, size, size).
-
-    Each slice as ``limited_angle.py``'s ``textured``: drawn ``oversample`` times finer, projected
-    on a detector as much finer and averaged (no inverse crime), 1e4 photons, -log.
-    """
-    fine = make_object("porous", size * oversample, nz, seed=7)
-    deg = np.arange(0, 180, 1.0)
-    slices = [_simulated("textured3d", lambda n, k=k: fine[k], size, deg,
-                         lambda p, k=k: add_poisson_noise(p, photons=1e4, seed=k), oversample=oversample)
-              for k in range(nz)]  # fmt: skip
-    return np.stack([d.sino for d in slices]), deg, np.stack([d.reference for d in slices])
 
 
 def main() -> None:
@@ -227,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     if args.dataset == "volume":
-        sino, deg, truth = load_volume(args.slices)
+        sino, deg, _, truth = load_volume(args.slices)
         ds = Dataset("volume", sino[0], deg, sino.shape[-1] / 2.0, truth.shape[-1], truth[0], _disk(truth.shape[-1]))
     else:
         ds = load(args.dataset, 128)

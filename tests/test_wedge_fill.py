@@ -64,11 +64,19 @@ def test_the_unet_keeps_the_shape_and_training_repeats_under_a_seed():
     g = torch.Generator().manual_seed(0)
     even, odd = torch.rand(3, 40, 40, generator=g), torch.rand(3, 40, 40, generator=g)
     theta = np.deg2rad(np.arange(0, 90, 3.0))
-    nets = [train_filler(even, odd, theta, steps=3, lr=1e-3, seed=1) for _ in range(2)]
-    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
-        assert torch.equal(a, b)
-    other = train_filler(even, odd, theta, steps=3, lr=1e-3, seed=2)
-    assert not all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), other.parameters()))
+
+    def final(seed, checks=1):
+        run = train_filler(even, odd, theta, steps=4, lr=1e-3, seed=seed, checks=checks)
+        return [(step, [p.detach().clone() for p in net.parameters()]) for step, net in run]
+
+    ((n1, a),) = final(1)
+    ((n2, b),) = final(1)
+    assert n1 == n2 == 4 and all(torch.equal(u, v) for u, v in zip(a, b))
+    ((_, other),) = final(2)
+    assert not all(torch.equal(u, v) for u, v in zip(a, other))
+    # Handed out halfway and at the end; the end is the same network as without the halfway check.
+    halfway, end = final(1, checks=2)
+    assert halfway[0] == 2 and end[0] == 4 and all(torch.equal(u, v) for u, v in zip(end[1], a))
 
 
 @pytest.fixture(scope="module")

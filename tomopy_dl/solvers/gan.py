@@ -178,16 +178,18 @@ def _settings(mode: str, given: dict):
 
 
 def _volume(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *, tune: str, seed: int, steps: int,
-            progress: bool) -> torch.Tensor:  # fmt: skip
-    """``mode='volume'``: the classical start (chosen on the data with ``tune='auto'``), then the wedge filler."""
+            progress: bool, always: bool = False) -> tuple[torch.Tensor, dict]:  # fmt: skip
+    """``mode='volume'``: the classical start (chosen on the data with ``tune='auto'``), then the wedge filler.
+
+    The images and :func:`~.wedge_fill.fill_volume`'s stats; ``always`` as there (for benchmarks).
+    """
     start = s.start()
     if tune == "auto":  # the start as mode 'ours' would choose it, with the discriminator off
         n_ours = int(GANREC_MODES["ours"]["num_iter"])
         start = _tuned(sino, op, start, {**given, "adv_weight": 0.0}, seed=seed, n_iter=n_ours)
     with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
                                    leave=False) as bar:  # fmt: skip
-        x, _ = fill_volume(sino, op, s, start, steps=steps, seed=seed, bar=bar)
-    return x
+        return fill_volume(sino, op, s, start, steps=steps, seed=seed, bar=bar, always=always)
 
 
 def ganrec(
@@ -357,7 +359,7 @@ def ganrec(
     sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
     if mode == "volume":
-        x = _volume(sino, op, s, given, tune=tune, seed=seed, steps=n_first, progress=progress)
+        x, _ = _volume(sino, op, s, given, tune=tune, seed=seed, steps=n_first, progress=progress)
         with torch.no_grad():
             return (fit_scale_offset(x, sino, op) if quantitative else x.detach()) * unit
     if mode == "ours" and tune == "auto":
