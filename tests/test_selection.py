@@ -130,9 +130,9 @@ def test_auto_is_deterministic_logged_and_predicts_the_wedge_better(counts, capl
     assert float(projection_error(a, y_gap, op_gap)[0]) < float(projection_error(off, y_gap, op_gap)[0])
 
 
-def test_tune_applies_to_ours_only_and_explicit_keywords_override(counts):
+def test_tune_applies_to_ours_and_volume_only_and_explicit_keywords_override(counts):
     _, op, y = counts
-    with pytest.raises(ValueError, match="tune applies to mode='ours' only"):
+    with pytest.raises(ValueError, match="tune applies to modes 'ours' and 'volume' only"):
         ganrec(y, op, mode="faithful", tune="auto")
     with pytest.raises(ValueError, match="tune"):
         ganrec(y, op, tune="maybe")
