@@ -121,7 +121,7 @@ from tomopy_dl.metrics import score
 from tomopy_dl.networks import UNet
 from tomopy_dl.physics import get_projector, measured_frequencies, projection_error
 from tomopy_dl.solvers.gan import _settings, choose_settings
-from tomopy_dl.solvers.gan_wedge import WedgeGAN
+from tomopy_dl.solvers.gan_wedge import start_image
 from tomopy_dl.solvers.iterative import mlem, sirt, tv
 from tomopy_dl.solvers.prior import auto_reg_par
 from tomopy_dl.solvers.wedge_fill import turn
@@ -192,7 +192,7 @@ def main() -> None:
 
     def start(idx):
         sub = y[:, idx]
-        return WedgeGAN(op.restrict(idx), s, 0).start(sub, auto_reg_par(sub, s.tv_weight, data=s.data_term))
+        return start_image(sub, op.restrict(idx), s)
 
     n = theta.size
     t0 = time.perf_counter()

@@ -257,6 +257,7 @@ def fill_volume(
             best = (e, step, copy.deepcopy(net.state_dict()))
         t_check += time.perf_counter() - t1
     e_net, n_best, state = best
+    # "Training" counts the halves' starts on the sample too: all that is paid before the first check.
     e_start = float(projection_error(start_image(y_fit, op_fit, start), y_held, judge).mean())
     t_train = time.perf_counter() - t0 - t_check
     stats = dict(held_start=e_start, held_net=e_net, steps=n_best, train_seconds=t_train)
