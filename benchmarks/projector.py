@@ -4,7 +4,8 @@ Prints two tables:
 
 1. For each size (detector width = grid side, angles over 180 degrees), each
    path (``matrix``: the cached CSR matrix; ``matrix_free``; ``fourier``, the
-   NUFFT projector) and one slice and a batch of slices: the build time, forward and adjoint seconds per
+   NUFFT projector; ``fourier-rays``, the same with TomoPy's rays' aliases
+   folded in) and one slice and a batch of slices: the build time, forward and adjoint seconds per
    slice, and the process's peak RSS. Every (size, path, batch) runs in a
    process of its own, so the RSS figure is that case's alone. In the same
    run, and as ratios to ours (forward + adjoint per slice), scikit-image's
@@ -14,8 +15,8 @@ Prints two tables:
    a dependency.
 2. Relative L2 error of each projector against every projection fixture of
    real TomoPy 1.15.2 (tests/data/tomopy_reference.npz): the Siddon paths
-   compute TomoPy's numbers, the Fourier projector the band-limited line
-   integrals.
+   compute TomoPy's numbers, ``fourier`` the band-limited line integrals,
+   ``fourier-rays`` TomoPy's point-sampled rays through square pixels.
 
 The matrix path is skipped where its estimated size exceeds ``--matrix-max``
 (it would not fit this machine). Compilation (``torch.compile``) is warmed up
@@ -23,6 +24,7 @@ on a small geometry before timing; set ``TOMOPY_DL_COMPILE=0`` to time the
 eager fallback.
 
 Usage: python benchmarks/projector.py [--sizes 256x384 512x768 1024x1536 2048x1500] [--batch 8]
+       [--paths matrix_free matrix fourier fourier-rays] [--peers skimage astra]
 """
 
 from __future__ import annotations
@@ -72,14 +74,14 @@ def run_case(kind: str, n: int, n_ang: int, batch: int, repeats: int) -> dict:
             tf = timed(lambda: op(x), repeats) / batch
             ta = timed(lambda: op.adjoint(y), repeats) / batch
         return dict(build=build, fwd=tf, adj=ta, base_mb=base, peak_mb=rss_mb(), threads=torch.get_num_threads())
-    if kind == "fourier":
+    if kind in ("fourier", "fourier-rays"):
         import torch
 
         from tomopy_dl.physics import get_projector
 
         base = rss_mb()
         t0 = time.perf_counter()
-        op = get_projector(theta, n, n, n, device="cpu", projector="fourier")
+        op = get_projector(theta, n, n, n, device="cpu", projector=kind)
         x = torch.from_numpy(np.repeat(img[None], batch, 0))
         with torch.no_grad():
             y = op(x)  # the plans are built on first use
@@ -145,15 +147,13 @@ class _Rows(list):
         super().append(row)
 
 
-def speed_table(sizes, batch: int, matrix_max: float) -> list[str]:
+def speed_table(sizes, batch: int, matrix_max: float, paths, peers) -> list[str]:
     from tomopy_dl.physics import estimate_matrix_bytes
 
     try:
         import astra  # noqa: F401
-
-        peers = ["skimage", "astra"]
     except ImportError:
-        peers = ["skimage"]
+        peers = [p for p in peers if p != "astra"]
     head = (f"{'size':<11} {'method':<22} {'build/s':>8} {'fwd/s':>8} {'adj/s':>8} {'base MB':>8} {'peak MB':>8}"
             f" {'x ours(mf)':>10}")  # fmt: skip
     rows = _Rows()
@@ -163,7 +163,7 @@ def speed_table(sizes, batch: int, matrix_max: float) -> list[str]:
         label = f"{n}x{n_ang}"
         est = estimate_matrix_bytes(np.linspace(0, np.pi, n_ang, endpoint=False), n, n, n)
         ours = None
-        for kind in ("matrix_free", "matrix", "fourier"):
+        for kind in paths:
             for b in (1, batch):
                 name = f"{kind}" + (f" (batch {b})" if b > 1 else "")
                 if kind == "matrix" and est > matrix_max:
@@ -201,15 +201,15 @@ def accuracy_table() -> list[str]:
         ("proj_off", dict(theta=d["theta"], center=d["center_off"])),
         ("proj_lim", dict(theta=d["theta_lim"])),
     ]
-    rows = [f"{'fixture':<12} {'matrix':>12} {'matrix_free':>12} {'fourier':>12}"]
+    rows = [f"{'fixture':<12} {'matrix':>12} {'matrix_free':>12} {'fourier':>12} {'fourier-rays':>12}"]
     for key, kw in cases:
         errs = []
-        for budget, projector in (("1GB", "siddon"), ("0", "siddon"), ("1GB", "fourier")):
+        for budget, projector in (("1GB", "siddon"), ("0", "siddon"), ("1GB", "fourier"), ("1GB", "fourier-rays")):
             os.environ["TOMOPY_DL_PROJECTOR_BUDGET"] = budget
             clear_projector_cache()
             out = tomopy_dl.project(d["obj"], device="cpu", projector=projector, **kw)
             errs.append(np.linalg.norm(out - d[key]) / np.linalg.norm(d[key]))
-        rows.append(f"{key:<12} {errs[0]:>12.2e} {errs[1]:>12.2e} {errs[2]:>12.2e}")
+        rows.append(f"{key:<12}" + "".join(f" {e:>12.2e}" for e in errs))
     os.environ.pop("TOMOPY_DL_PROJECTOR_BUDGET", None)
     return rows
 
@@ -220,6 +220,9 @@ def main() -> None:
                         help="NxANGLES: detector width = grid side N")  # fmt: skip
     parser.add_argument("--batch", type=int, default=8, help="slices per batched call")
     parser.add_argument("--matrix-max", type=float, default=4.0, help="largest matrix to try, GB (default 4)")
+    parser.add_argument("--paths", nargs="+", default=["matrix_free", "matrix", "fourier", "fourier-rays"],
+                        help="our paths to time; matrix_free first gives the ratio column its base")  # fmt: skip
+    parser.add_argument("--peers", nargs="*", default=["skimage", "astra"], help="other projectors to time")
     parser.add_argument("--case", nargs=5, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -230,7 +233,7 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
     print(machine())
     print()
-    speed_table(sizes, args.batch, args.matrix_max * 2**30)
+    speed_table(sizes, args.batch, args.matrix_max * 2**30, args.paths, args.peers)
     print()
     print("\n".join(accuracy_table()))
 

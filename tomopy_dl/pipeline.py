@@ -386,7 +386,7 @@ def recon_file(
         Run the slabs on this Dask cluster (see :mod:`tomopy_dl.distributed`);
         in this process, one after the other, by default. The results are
         the same either way: every slab goes through :func:`recon_slab`.
-    projector : {'auto', 'siddon', 'fourier'}
+    projector : {'auto', 'siddon', 'fourier', 'fourier-rays'}
         The projector backend (:data:`tomopy_dl.physics.PROJECTORS`); ``'auto'``
         takes the Fourier one at beamline sizes on the CPU.
     options : dict, optional

@@ -2,7 +2,8 @@
 
 * :mod:`.operator`: what a projector is (:class:`Projector`, :class:`ProjectorBase`).
 * :mod:`.registry`: the backends in one table (:data:`PROJECTORS`) and :func:`get_projector`.
-* Backends: :mod:`.projector` (``'siddon'``, TomoPy-exact) and :mod:`.fourier` (``'fourier'``, NUFFT).
+* Backends: :mod:`.projector` (``'siddon'``, TomoPy-exact) and :mod:`.fourier` (``'fourier'``, NUFFT;
+  ``'fourier-rays'``, the same with TomoPy's rays' aliases folded in).
 * :mod:`.geometry`: TomoPy's conventions, to the pixel.
 
 Names load on first use, so that the algorithm table can read the backends'

@@ -38,11 +38,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Backend:
-    """A projector backend: its class (``module:Class``, imported on first use) and what it is."""
+    """A projector backend: its class (``module:Class``, imported on first use), what it is, and its preset keywords.
+
+    ``options`` are the class's keywords this row fixes (a caller's own
+    keywords override them), so one class can serve as several backends.
+    """
 
     name: str
     cls: str
     summary: str
+    options: tuple[tuple[str, object], ...] = ()
 
     def load(self) -> type:
         module, _, name = self.cls.partition(":")
@@ -62,6 +67,14 @@ PROJECTORS: dict[str, Backend] = {
             "fourier",
             "tomopy_dl.physics.fourier:FourierProjector",
             "Fourier-slice theorem by non-uniform FFTs (ducc0), O(n^2 log n)",
+        ),
+        Backend(
+            "fourier-rays",
+            "tomopy_dl.physics.fourier:FourierProjector",
+            "TomoPy's rays by the Fourier-slice theorem: 32 bands of aliases folded in, within 1e-3 of tomopy.project",
+            # Measured on TomoPy's 64^3 fixtures: 5.9e-4 to 7.3e-4 relative L2 (16 folds unpruned: up to 8.2e-4 at
+            # twice the points); 2.2 s a forward + adjoint at 2048 x 1500 against 0.23 s for 'fourier' (2 cores).
+            options=(("aliases", 32), ("floor", 2e-3)),
         ),
     )
 }
@@ -140,7 +153,7 @@ def get_projector(
         A key of :data:`PROJECTORS`, or ``'auto'`` (:func:`choose_projector`).
     **options
         The backend's own keywords (Siddon: ``method``, ``memory_budget``,
-        ``forward_only``; Fourier: ``aliases``, ``eps``). Options of the
+        ``forward_only``; Fourier: ``aliases``, ``floor``, ``eps``). Options of the
         other backend are dropped, so one call serves both.
 
     Examples
@@ -157,9 +170,10 @@ def get_projector(
     dev = resolve_device(device)
     theta32 = np.ascontiguousarray(np.asarray(theta, dtype=np.float32).ravel())
     name = choose_projector(projector, theta32, num_gridx, num_gridy, dev)
-    cls = PROJECTORS[name].load()
+    backend = PROJECTORS[name]
+    cls = backend.load()
     accepted = cls.__init__.__kwdefaults__ or {}
-    kept = {k: v for k, v in options.items() if k in accepted}
+    kept = {k: v for k, v in {**dict(backend.options), **options}.items() if k in accepted}
     if name == "siddon" and kept.get("method", "auto") == "auto" and kept.get("memory_budget") is None:
         from .projector import memory_budget  # resolved now so that a changed budget is a new key
 
@@ -177,6 +191,7 @@ def get_projector(
             logger.info("projector='auto': %s for %d angles x %d rays onto %dx%d on %s",
                         name, theta32.size, n_det, num_gridx, num_gridy, dev)  # fmt: skip
         op = cls(theta32, n_det, num_gridx, num_gridy, center=float(c), device=dev, **kept)
+        op.name = name  # the row's name: a class may serve several rows, and restrict() rebuilds by it
         _CACHE[key] = op
         _evict(getattr(op, "matrix_bytes", 0), kept.get("memory_budget"))
         return op

@@ -49,12 +49,16 @@ def project(
         ``(nslices, nangles, ndet)``.
     device : None, str or torch.device, optional
         ``None`` uses CUDA when available, else the CPU.
-    projector : {'siddon', 'fourier', 'auto'}, optional
+    projector : {'siddon', 'fourier', 'fourier-rays', 'auto'}, optional
         ``'siddon'`` (default) gives TomoPy's numbers; ``'fourier'`` is
         O(n^2 log n), about 100 times faster at 2048 pixels, and computes the
         band-limited line integrals: 4-5% from TomoPy's numbers on sharp
         64-pixel phantoms, as close as TomoPy's to the exact line integrals of
-        smooth or large objects; see :data:`tomopy_dl.physics.PROJECTORS`.
+        smooth or large objects. ``'fourier-rays'`` folds the aliases of
+        TomoPy's rays back in: within 1e-3 of TomoPy's numbers on those
+        phantoms, about 10 times the cost of ``'fourier'`` (still 8 times
+        faster than ``'siddon'`` at 2048 pixels, 1500 angles). See
+        :data:`tomopy_dl.physics.PROJECTORS`.
 
     Returns
     -------

@@ -70,7 +70,8 @@ PROJECTOR = Keyword(
     "projector",
     str,
     "auto",
-    "projector backend: 'auto' (by size and device), 'siddon' (TomoPy-exact rays) or 'fourier' (NUFFT)",
+    "projector backend: 'auto' (by size and device), 'siddon' (TomoPy-exact rays), 'fourier' (NUFFT) "
+    "or 'fourier-rays' (NUFFT with TomoPy's rays' aliases, ~10x slower)",
     choices=PROJECTOR_CHOICES,
 )
 #: Keywords every algorithm takes beside its own. They choose how it runs, not what it

@@ -151,7 +151,7 @@ def align_jitter(
         subtracts when the projections' totals agree better without it
         (:func:`~.normalize.background_levels`); the projections returned
         keep the caller's values either way.
-    projector : {'auto', 'siddon', 'fourier'}
+    projector : {'auto', 'siddon', 'fourier', 'fourier-rays'}
         The projector of the rough reconstructions and reprojections (steps A
         and B), on the working copy. ``'auto'``: the Fourier one where the
         working copy's width squared times the angles reaches ``256^3``

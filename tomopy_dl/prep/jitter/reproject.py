@@ -50,7 +50,7 @@ def rough_reprojection(
         FBP alone, or FBP (clipped at zero) followed by ``num_iter``
         iterations of SIRT or MLEM.
     num_iter : int
-    projector : {'siddon', 'fourier', 'auto'}
+    projector : {'siddon', 'fourier', 'fourier-rays', 'auto'}
         The projector of steps A and B (see :func:`tomopy_dl.physics.get_projector`).
 
     Returns
