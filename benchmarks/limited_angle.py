@@ -81,7 +81,7 @@ import torch
 
 import tomopy_dl
 from tomopy_dl.metrics import score
-from tomopy_dl.physics import detector_width, get_projector, projection_error
+from tomopy_dl.physics import PROJECTOR_CHOICES, detector_width, get_projector, projection_error
 from tomopy_dl.sim import add_poisson_noise, make_object, shepp_logan
 from tomopy_dl.solvers.iterative import tv
 from tomopy_dl.solvers.prior import auto_reg_par, div2d, grad2d
@@ -403,7 +403,7 @@ def main() -> None:
     parser.add_argument("--geometries", nargs="+", default=["0-120", "0-90"], choices=GEOMETRIES)
     parser.add_argument("--oracles", action="store_true", help="add TV with its weight picked per case by SSIM")
     parser.add_argument("--svmbir", action="store_true", help="add svmbir (MBIR) with sharpness 0 and 1")
-    parser.add_argument("--projector", default="auto", choices=["auto", "siddon", "fourier"],
+    parser.add_argument("--projector", default="auto", choices=list(PROJECTOR_CHOICES),
                         help="projector of our methods")  # fmt: skip
     parser.add_argument("--judge", default="siddon", choices=["siddon", "own"],
                         help="projector predicting the withheld angles: Siddon, or the one reconstructing")  # fmt: skip
