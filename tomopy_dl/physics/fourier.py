@@ -28,8 +28,8 @@ those few angles are traced exactly (Siddon's intersection lengths).
 Measured against ``tomopy.project`` on its sharp 64^3 Shepp-Logan fixtures
 (relative L2): 4.3-4.8% with no fold, 1.2-1.3% with one, 4.1e-4 to 8.2e-4
 with 16, 5.9e-4 to 7.3e-4 with 32 and ``floor=2e-3`` (the registry's
-``'fourier-rays'``: 19 bands' points on average, 2.2 s a forward + adjoint
-at 2048 x 1500, ten times the band-limited projector). Against the analytic
+``'fourier-rays'``: 19 bands' points on average, 2.3-2.9 s a forward +
+adjoint at 2048 x 1500, eight times the band-limited projector). Against the analytic
 line integrals of a continuous object the band-limited projection (no
 fold, the default) is as close as TomoPy's (``benchmarks/projector.py``).
 
@@ -374,8 +374,8 @@ class FourierProjector(ProjectorBase):
 
     def _gather(self, plan: _Plan, line: torch.Tensor) -> torch.Tensor:
         """Type-1 NUFFT of ``conj(D)`` times one sinogram's spectrum ``(nangles, points per line)``."""
-        line = line.to(plan.factor.device).reshape(-1)
-        points = plan.conj_factor * (line if plan.index is None else line[plan.index])
+        flat = line.to(plan.factor.device).reshape(-1)
+        points = plan.conj_factor * (flat if plan.index is None else flat[plan.index])
         return plan.nufft.type1(points).to(line.device)
 
     # -- plans ----------------------------------------------------------------------------------
