@@ -1,12 +1,13 @@
 """Two runs of ``limited_angle.py`` side by side: held-out error and SSIM per case and method, and their ratio.
 
 Reads the outputs as printed (the rows under the ``data geometry method``
-header) and prints, for every (data, geometry, method) found in both, the
-held-out error of each run, the second over the first, and both SSIMs; then
-per method the geometric mean of the ratio and how many cases lie within
-``--within`` (2%) of the first run. Written for the projector comparison:
-``limited_angle.py --projector siddon > a.txt``, ``--projector fourier >
-b.txt``, then ``python benchmarks/compare_runs.py a.txt b.txt``.
+header; a file may hold several runs' outputs, one after the other) and
+prints, for every (data, geometry, method) found in both, the held-out error
+of each run, the second over the first, and both SSIMs; then per method the
+geometric mean of the ratio and how many cases lie within ``--within`` (2%)
+of the first run. Written for the projector comparison: ``limited_angle.py
+--projector siddon > a.txt``, ``--projector fourier > b.txt``, then
+``python benchmarks/compare_runs.py a.txt b.txt``.
 
 Usage: python benchmarks/compare_runs.py FIRST SECOND [--names siddon fourier] [--within 0.02]
 """
@@ -30,7 +31,8 @@ def read_rows(path: Path) -> dict[tuple[str, str, str], tuple[float, float]]:
             inside = True
             continue
         if inside and not line.strip():
-            break
+            inside = False  # the table ends here; a file of several runs (concatenated outputs) has more
+            continue
         m = _ROW.match(line) if inside else None
         if m:
             rows[(m[1], m[2], m[3].strip())] = (float(m[4]), float(m[5]))

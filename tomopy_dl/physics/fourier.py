@@ -405,9 +405,10 @@ class FourierProjector(ProjectorBase):
             box = np.sinc(kx) * np.sinc(ky)
             # A fold's point whose pixel-box factor is below the floor adds less than the floor's share.
             keep = by_fourier & (np.abs(box) >= (self.floor if fold else 0.0))
-            phase = np.exp(2j * np.pi * (wf * s0 - kx * cx - ky * cy))
-            factors.append((phase * box)[keep].astype(cplx))
-            coords.append(np.stack([2 * np.pi * kx[keep], 2 * np.pi * ky[keep]], axis=1).astype(real))
+            kx, ky, box = kx[keep], ky[keep], box[keep]
+            phase = np.exp(2j * np.pi * (np.broadcast_to(wf, keep.shape)[keep] * s0 - kx * cx - ky * cy))
+            factors.append((phase * box).astype(cplx))
+            coords.append(np.stack([2 * np.pi * kx, 2 * np.pi * ky], axis=1).astype(real))
             places.append(np.flatnonzero(keep))
         coord, factor = np.concatenate(coords), np.concatenate(factors)
         dense = len(places) == 1 and places[0].size == th.size * w.size
