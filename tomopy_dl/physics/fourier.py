@@ -28,8 +28,8 @@ those few angles are traced exactly (Siddon's intersection lengths).
 Measured against ``tomopy.project`` on its sharp 64^3 Shepp-Logan fixtures
 (relative L2): 4.3-4.8% with no fold, 1.2-1.3% with one, 4.1e-4 to 8.2e-4
 with 16, 5.9e-4 to 7.3e-4 with 32 and ``floor=2e-3`` (the registry's
-``'fourier-rays'``: 19 bands' points on average, 2.3-2.9 s a forward +
-adjoint at 2048 x 1500, eight times the band-limited projector). Against the analytic
+``'fourier-rays'``: 19 bands' points on average, 2.1-3.1 s a forward +
+adjoint at 2048 x 1500, 9 times the band-limited projector). Against the analytic
 line integrals of a continuous object the band-limited projection (no
 fold, the default) is as close as TomoPy's (``benchmarks/projector.py``).
 

@@ -56,7 +56,7 @@ def project(
         64-pixel phantoms, as close as TomoPy's to the exact line integrals of
         smooth or large objects. ``'fourier-rays'`` folds the aliases of
         TomoPy's rays back in: within 1e-3 of TomoPy's numbers on those
-        phantoms, 7-9 times the cost of ``'fourier'`` (still 15 times
+        phantoms, 8-14 times the cost of ``'fourier'`` (still 14 times
         faster than ``'siddon'`` at 2048 pixels, 1500 angles). See
         :data:`tomopy_dl.physics.PROJECTORS`.
 

@@ -71,7 +71,7 @@ PROJECTOR = Keyword(
     str,
     "auto",
     "projector backend: 'auto' (by size and device), 'siddon' (TomoPy-exact rays), 'fourier' (NUFFT) "
-    "or 'fourier-rays' (NUFFT with TomoPy's rays' aliases, 7-9x slower)",
+    "or 'fourier-rays' (NUFFT with TomoPy's rays' aliases, 8-14x slower)",
     choices=PROJECTOR_CHOICES,
 )
 #: Keywords every algorithm takes beside its own. They choose how it runs, not what it
