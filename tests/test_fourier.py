@@ -213,6 +213,10 @@ def test_registry_and_protocol():
     for name in PROJECTORS:
         op = get_projector(theta, 12, 8, 8, projector=name)
         assert op.name == name and isinstance(op, Projector)
+        assert op.restrict([0, 3]).name == name  # a row's presets survive restrict()
+    rays = get_projector(theta, 12, 8, 8, projector="fourier-rays")
+    assert (rays.aliases, rays.floor) == (32, 2e-3) and rays.restrict([1, 2]).aliases == 32
+    assert get_projector(theta, 12, 8, 8, projector="fourier-rays", aliases=2).aliases == 2  # the caller's own wins
     assert choose_projector("auto", np.zeros(1500), 2048, 2048, "cpu") == "fourier"
     assert choose_projector("auto", np.zeros(90), 64, 64, "cpu") == "siddon"
     with pytest.raises(ValueError, match="projector must be one of"):
