@@ -72,8 +72,8 @@ PROJECTORS: dict[str, Backend] = {
             "fourier-rays",
             "tomopy_dl.physics.fourier:FourierProjector",
             "TomoPy's rays by the Fourier-slice theorem: 32 bands of aliases folded in, within 1e-3 of tomopy.project",
-            # Measured on TomoPy's 64^3 fixtures: 5.9e-4 to 7.3e-4 relative L2 (16 folds unpruned: up to 8.2e-4 at
-            # twice the points); 3.1 s a forward + adjoint at 2048 x 1500 against 0.35 s for 'fourier' and 42.9 s for
+            # Measured on TomoPy's 64^3 fixtures: 5.9e-4 to 7.3e-4 relative L2 (16 folds unpruned: up to 8.2e-4 at 1.7
+            # times the points); 3.1 s a forward + adjoint at 2048 x 1500 against 0.35 s for 'fourier' and 42.9 s for
             # Siddon's matrix-free path (2 cores, docs/tables/projector_rays.txt).
             options=(("aliases", 32), ("floor", 2e-3)),
         ),
