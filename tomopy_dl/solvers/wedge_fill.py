@@ -274,7 +274,8 @@ def fill_volume(
                 "%d of %d steps: %.1f s training, %.1f s checking, %.1f s applying to %d slices",
                 "kept" if e_net < e_start else "applied (always) though worse", e_net, e_start,
                 sample.size, n_best, steps, t_train, t1 - t0 - t_train, t_apply, sino.shape[0])  # fmt: skip
-    return x, {**stats, "kept": e_net < e_start, "why": "better at the held-out edges"}
+    why = "better at the held-out edges" if e_net < e_start else "applied regardless (always), worse at the edges"
+    return x, {**stats, "kept": e_net < e_start, "why": why}
 
 
 def _declined(sino, op, start: WedgeSettings, bar, steps: int, why: str) -> tuple[torch.Tensor, dict]:
