@@ -42,9 +42,9 @@ import torch
 from limited_angle import GEOMETRIES, load
 
 from tomopy_dl.physics import get_projector, projection_error
-from tomopy_dl.solvers.iterative import mlem_iterates, sirt_iterates, tv_iterates
-from tomopy_dl.solvers.prior import auto_reg_par
-from tomopy_dl.solvers.selection import _TV_FROM, CURVE_ITER, TV_FACTORS, holdout_split
+from tomopy_dl.solvers.gan import _settings
+from tomopy_dl.solvers.selection import _MBIR_FROM, _TV_FROM, _candidates, holdout_split
+from tomopy_dl.solvers.selection import _label as _start_label
 
 RULES = ("edge 0.1", "edge 0.2", "edge 0.3", "ends 0.25", "scaled")
 #: TV iterates scored from 25 on; each rule chooses among them twice: from ``_TV_FROM`` (200,
@@ -54,18 +54,14 @@ FROMS = (_TV_FROM, _TV_EVERY)
 
 
 def curves(y: torch.Tensor, op, fit: np.ndarray, judge, y_held: torch.Tensor) -> dict:
-    """``{(candidate, iterations): held-out error}`` of every iterate the choice considers."""
+    """``{(candidate, iterations): held-out error}`` of every iterate the choice considers (``_candidates``)."""
     op_fit, y_fit = op.restrict(fit), y[:, fit]
     err = lambda x: float(projection_error(x, y_held, judge).mean())  # noqa: E731
     out = {}
-    for term, f in itertools.product(("l2", "kl"), TV_FACTORS):
-        steps = tv_iterates(y_fit, op_fit, reg_par=auto_reg_par(y_fit, f, data=term), data=term)
-        for n, x in enumerate(itertools.islice(steps, 300), start=1):
-            if n % _TV_EVERY == 0:
-                out[(f"tv/{term} x{f:g}", n)] = err(x)
-    for name, iterates in (("mlem", mlem_iterates), ("sirt", sirt_iterates)):
-        for n, x in enumerate(itertools.islice(iterates(y_fit, op_fit), CURVE_ITER), start=1):
-            if n % 10 == 0:
+    for values, steps, n_max, every, _ in _candidates(y_fit, op_fit, _settings("ours", {}), set()):
+        name = _start_label(**values, init_iter=0).removesuffix(" 0 it")
+        for n, x in enumerate(itertools.islice(steps, n_max), start=1):
+            if n % every == 0:
                 out[(name, n)] = err(x)
     return out
 
@@ -86,6 +82,8 @@ def split_scores(rule: str, y: torch.Tensor, op, theta: np.ndarray) -> dict:
 
 
 def _allowed(key, tv_from: int) -> bool:
+    if key[0].startswith("mbir"):
+        return key[1] >= _MBIR_FROM  # as tune='auto' scores it
     return not key[0].startswith("tv") or key[1] >= tv_from
 
 

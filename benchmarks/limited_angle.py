@@ -249,6 +249,7 @@ CLASSIC = {
     "sirt": dict(algorithm="sirt", num_iter=100),
     "mlem": dict(algorithm="mlem", num_iter=100),
     "tv (auto)": dict(algorithm="tv"),
+    "mbir": dict(algorithm="mbir"),  # ours: svmbir's model (sharpness 0) on our projector
 }
 # GANrec's variants: the default (tune='auto'), the fixed settings before auto, and the ablation.
 GANREC = {

@@ -87,7 +87,8 @@ def porous():
 
 
 def _settings(**kw) -> VolumeSettings:
-    base = dict(lr_g=1e-3, tv_weight=0.35, init_iter=30, init_method="tv", data_term="l2", dc_iter=5)
+    base = dict(lr_g=1e-3, tv_weight=0.35, init_iter=30, init_method="tv", data_term="l2", sharpness=0.0,
+                dc_iter=5)
     return VolumeSettings(**{**base, **kw})
 
 

@@ -40,6 +40,7 @@ __getattr__, __dir__, __all__ = attach(
         "fbp": ".adapter.contract",
         "sirt": ".adapter.contract",
         "mlem": ".adapter.contract",
+        "mbir": ".adapter.contract",
         "tv": ".adapter.contract",
         "ganrec": ".adapter.contract",
         "align_jitter": ".prep.alignment",

@@ -29,7 +29,7 @@ from ..solvers.table import ALGORITHMS, COMMON, Algorithm, Keyword
 from ..util.device import device_lock, resolve_device
 from ..util.validation import as_angles, as_centers, as_choice, as_float32_array, as_positive_int
 
-__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "tv", "ganrec", "CALLABLES"]
+__all__ = ["tomopy_algorithm", "fbp", "sirt", "mlem", "mbir", "tv", "ganrec", "CALLABLES"]
 
 logger = logging.getLogger(__name__)
 
@@ -205,4 +205,4 @@ def _docstring(spec: Algorithm) -> str:
 
 #: The TomoPy callables by name, one per entry of the table.
 CALLABLES: dict[str, Callable] = {name: tomopy_algorithm(spec) for name, spec in ALGORITHMS.items()}
-fbp, sirt, mlem, tv, ganrec = (CALLABLES[n] for n in ("fbp", "sirt", "mlem", "tv", "ganrec"))
+fbp, sirt, mlem, mbir, tv, ganrec = (CALLABLES[n] for n in ("fbp", "sirt", "mlem", "mbir", "tv", "ganrec"))

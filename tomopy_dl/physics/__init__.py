@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = attach(
     {
         "Projector": ".operator",
         "ProjectorBase": ".operator",
+        "bin_detector": ".operator",
         "ParallelBeamProjector": ".projector",
         "FourierProjector": ".fourier",
         "PROJECTORS": ".registry",

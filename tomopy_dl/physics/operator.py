@@ -25,7 +25,7 @@ import torch
 
 from .geometry import default_center
 
-__all__ = ["Projector", "ProjectorBase"]
+__all__ = ["Projector", "ProjectorBase", "bin_detector"]
 
 
 @runtime_checkable
@@ -234,3 +234,18 @@ class ProjectorBase(torch.nn.Module):
             theta, self.n_det, self.num_gridx, self.num_gridy, center=self.center, device=self.device,
             projector=self.name, **{**self.options, **options},
         )  # fmt: skip
+
+
+def bin_detector(sino: torch.Tensor, factor: int) -> torch.Tensor:
+    """``sino`` (..., ndet) averaged over each ``factor`` adjacent detector pixels, as ``op.binned(factor)`` takes it.
+
+    A last partial group is dropped, as ``binned`` drops it from the detector.
+
+    Examples
+    --------
+    >>> import torch
+    >>> bin_detector(torch.arange(7.0)[None], 2)
+    tensor([[0.5000, 2.5000, 4.5000]])
+    """
+    n = sino.shape[-1] // factor
+    return sino[..., : n * factor].reshape(*sino.shape[:-1], n, factor).mean(-1)

@@ -17,7 +17,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ..physics import Projector, unmeasured_angles
+from ..physics import Projector, bin_detector, unmeasured_angles
 from ..util.validation import as_choice
 from .gan_paper import PaperGAN, PaperSettings
 from .gan_wedge import WedgeGAN, WedgeSettings
@@ -93,8 +93,7 @@ def _coarse(sino: torch.Tensor, op: Projector, width: int | None) -> tuple[torch
     if width is None or op.n_det < 2 * width:
         return sino, op
     f = 2 ** int(math.floor(math.log2(op.n_det / width)))
-    n = op.n_det // f
-    return sino[..., : n * f].reshape(*sino.shape[:-1], n, f).mean(-1), op.binned(f)
+    return bin_detector(sino, f), op.binned(f)
 
 
 def _unit(sino: torch.Tensor) -> float:
@@ -138,7 +137,7 @@ def choose_settings(
     Returns
     -------
     dict
-        ``init_method``, ``data_term``, ``tv_weight``, ``init_iter`` and ``adv_weight``.
+        ``init_method``, ``data_term``, ``tv_weight``, ``sharpness``, ``init_iter`` and ``adv_weight``.
 
     Examples
     --------
@@ -147,7 +146,7 @@ def choose_settings(
     >>> wedge = get_projector(np.deg2rad(np.arange(0, 100, 4.0)), 24, 16, 16)
     >>> box = torch.zeros(1, 16, 16); box[:, 4:12, 5:9] = 1.0
     >>> sorted(choose_settings(wedge(box), wedge, num_iter=10, init_method="tv", adv_weight=0.0))
-    ['adv_weight', 'data_term', 'init_iter', 'init_method', 'tv_weight']
+    ['adv_weight', 'data_term', 'init_iter', 'init_method', 'sharpness', 'tv_weight']
     """
     s = _settings("ours", given)
     n = int(num_iter if num_iter is not None else GANREC_MODES["ours"]["num_iter"])
@@ -171,6 +170,9 @@ def _settings(mode: str, given: dict):
             if not ok:
                 allowed = "a number >= 0 (inf turns the trust region off)" if key == "slack" else "a finite number >= 0"
                 raise ValueError(f"{key} must be {allowed}, got {v!r}")
+    sharp = values.get("sharpness", 0.0)
+    if not (isinstance(sharp, (int, float)) and math.isfinite(sharp)):
+        raise ValueError(f"sharpness must be a finite number, got {sharp!r}")
     for key in ("init_method", "data_term"):
         if key in values:
             as_choice(values[key], key, _KEYWORDS.keyword(key).choices)
@@ -208,6 +210,7 @@ def ganrec(
     init_method: str | None = None,
     slack: float | None = None,
     data_term: str | None = None,
+    sharpness: float | None = None,
     dc_iter: int | None = None,
     tune: str | None = None,
     batch_size: int | None = None,
@@ -258,8 +261,9 @@ def ganrec(
         Raise it for smoother images, lower it for finer detail.
     init_iter : int, optional
         ``'ours'``: iterations of the solver that gives the start (300).
-    init_method : {'tv', 'sirt', 'mlem'}, optional
-        ``'ours'``: that solver (``'tv'``).
+    init_method : {'tv', 'sirt', 'mlem', 'mbir'}, optional
+        ``'ours'``: that solver (``'tv'``; ``'mbir'``: least squares with a
+        qGGMRF prior, :func:`~tomopy_dl.solvers.iterative.mbir`).
     slack : float, optional
         ``'ours'``: the adversarial term acts only while the TV objective is
         within ``1 + slack`` times its value at the start (0.02;
@@ -268,12 +272,15 @@ def ganrec(
         ``'ours'``: the data term of the start and the objective: least
         squares (``'l2'``, for ``-log`` transmission data) or Poisson
         (``'kl'``, for counts such as HAADF-STEM signals).
+    sharpness : float, optional
+        ``'ours'``: the sharpness of an ``'mbir'`` start (0; each +1 doubles
+        its prior's scale: sharper, noisier).
     dc_iter : int, optional
         ``'volume'``: SIRT iterations on every measured angle from the
         network's result, so that the measured directions keep the data (20).
     tune : {'auto', 'off'}, optional
         ``'ours'`` and ``'volume'`` (the start only): ``'auto'`` (default) chooses ``init_method``,
-        ``data_term``, ``tv_weight``, ``init_iter`` and ``adv_weight`` from
+        ``data_term``, ``tv_weight``, ``sharpness``, ``init_iter`` and ``adv_weight`` from
         the data: it holds out some measured angles, scores candidates by
         how well they predict them and keeps the best
         (:mod:`~tomopy_dl.solvers.selection`), on one slice (the one with the
@@ -335,7 +342,8 @@ def ganrec(
     """
     mode = as_choice(mode, "mode", MODES)
     given = dict(lam=lam, lr_g=lr_g, lr_d=lr_d, adv_weight=adv_weight, tv_weight=tv_weight, init_iter=init_iter,
-                 init_method=init_method, slack=slack, data_term=data_term, dc_iter=dc_iter)  # fmt: skip
+                 init_method=init_method, slack=slack, data_term=data_term, sharpness=sharpness,
+                 dc_iter=dc_iter)  # fmt: skip
     s = _settings(mode, given)
     if tune is not None and mode not in ("ours", "volume"):
         raise ValueError(f"tune applies to modes 'ours' and 'volume' only; mode={mode!r} has fixed settings")

@@ -3,8 +3,8 @@
 The composition:
 
 * start: :func:`~.iterative.tv` with a least-squares or Poisson data term
-  (or SIRT, MLEM), its weight set from the noise of the sinogram
-  (:func:`~.prior.auto_reg_par`);
+  (or SIRT, MLEM, or the model-based :func:`~.iterative.mbir`), its weight
+  set from the noise of the sinogram (:func:`~.prior.auto_reg_par`);
 * variable: an :class:`~tomopy_dl.networks.ImageCorrection` added to the
   start, from zero; the image is kept non-negative;
 * data term and prior: the TV objective ``D(A x, y) + beta TV(x)``
@@ -33,7 +33,7 @@ import torch
 
 from ..networks import ImageCorrection
 from ..physics import Projector
-from .iterative import mlem, sirt, tv, tv_objective
+from .iterative import mbir, mlem, sirt, tv, tv_objective
 from .loop import LoopResult, Step, guarded_loop
 from .prior import WedgeAdversarial, auto_reg_par
 
@@ -54,6 +54,7 @@ class WedgeSettings:
     init_method: str
     slack: float
     data_term: str
+    sharpness: float  # of an 'mbir' start
 
 
 def start_image(sino: torch.Tensor, op: Projector, s: WedgeSettings, beta: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,6 +67,8 @@ def start_image(sino: torch.Tensor, op: Projector, s: WedgeSettings, beta: torch
     if s.init_method == "tv":
         beta = auto_reg_par(sino, s.tv_weight, data=s.data_term) if beta is None else beta
         base = tv(sino, op, num_iter=s.init_iter, reg_par=beta, positivity=True, data=s.data_term)
+    elif s.init_method == "mbir":
+        base = mbir(sino, op, num_iter=s.init_iter, sharpness=s.sharpness)
     else:
         base = {"sirt": sirt, "mlem": mlem}[s.init_method](sino, op, num_iter=s.init_iter)
     return base.clamp_min(0)

@@ -7,16 +7,27 @@ import logging
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..physics import Projector
+from ..physics import Projector, bin_detector
 from ..util.validation import as_choice
 from ._common import safe_inverse
 from .data_fidelity import DATA_TERMS
-from .prior import PRIORS, TV, auto_reg_par
+from .prior import PRIORS, QGGMRF, TV, auto_reg_par, noise_sigma, qggmrf_sigma
 from .table import default
 
-__all__ = ["sirt", "mlem", "tv", "sirt_iterates", "mlem_iterates", "tv_iterates", "tv_objective"]
+__all__ = [
+    "sirt",
+    "mlem",
+    "mbir",
+    "tv",
+    "sirt_iterates",
+    "mlem_iterates",
+    "mbir_iterates",
+    "tv_iterates",
+    "tv_objective",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +223,150 @@ def _mlem_steps(y: torch.Tensor, op: Projector, x: torch.Tensor) -> Iterator[tor
             ratio = torch.where(model > _TINY, y / model.clamp_min(floor), torch.zeros_like(model))
             back = op.adjoint(ratio)
             x = x * (back if op.nonnegative else back.clamp_min(0.0)) * inv_cols
+        yield x
+
+
+def mbir(
+    sino: torch.Tensor,
+    op: Projector,
+    *,
+    init: torch.Tensor | None = None,
+    num_iter: int = default("mbir", "num_iter"),
+    sharpness: float = default("mbir", "sharpness"),
+    snr_db: float = default("mbir", "snr_db"),
+    progress: bool = False,
+) -> torch.Tensor:
+    """Model-based iterative reconstruction: least squares with a :class:`~.prior.QGGMRF` prior, non-negative.
+
+    Minimises ``|A x - sino|^2 / (2 sigma_y^2) + QGGMRF(x)`` over ``x >= 0``,
+    the model of svmbir [1]_ (unweighted, its default prior ``p = 1.2,
+    q = 2, T = 1`` on 8 neighbours) with its weights set from the data in
+    the same way: ``sigma_y`` from ``snr_db`` (:func:`~.prior.noise_sigma`),
+    the prior's scale from ``sharpness`` (:func:`~.prior.qggmrf_sigma`). On
+    our projector and solved on our device: each iteration majorises the
+    objective by a separable quadratic (the data term's ``A^T A 1`` and the
+    prior's Huber curvature) and steps to its minimum, with Nesterov's
+    momentum. After 300 iterations its held-out error was within 1% of 600
+    iterations' on the measured basalt and wood slices and the counts phantom
+    of ``benchmarks/limited_angle.py`` (128-192 px), within 4% on a 462-px
+    slice: larger images converge more slowly.
+
+    Parameters
+    ----------
+    sino : torch.Tensor, shape (B, nangles, ndet)
+        Line integrals.
+    op : Projector
+        The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
+    init : torch.Tensor, shape (B, num_gridx, num_gridy), optional
+        Starting image (zeros by default); negative values are clipped.
+    num_iter : int
+        Iterations.
+    sharpness : float
+        ``0``: svmbir's neutral default; each step of 1 doubles the prior's
+        scale, a weaker prior: sharper and noisier images.
+    snr_db : float
+        The data's assumed signal-to-noise ratio in dB (svmbir's default, 30).
+    progress : bool
+        Show a tqdm bar over the iterations.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, num_gridx, num_gridy), non-negative
+
+    References
+    ----------
+    .. [1] Balke, T., Majee, S., Buzzard, G. T., Poveromo, S., Howard, P.,
+       Uchic, M. A. and Bouman, C. A. "Separable models for cone-beam MBIR
+       reconstruction", Electronic Imaging 2018; svmbir,
+       https://github.com/cabouman/svmbir.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.linspace(0, np.pi, 32, endpoint=False), 24, 16, 16)
+    >>> truth = torch.zeros(1, 16, 16); truth[:, 4:12, 6:10] = 1.0
+    >>> x = mbir(op(truth), op, num_iter=100)
+    >>> bool((x >= 0).all()), bool((x - truth).norm() < 0.1 * truth.norm())
+    (True, True)
+    """
+    x0 = _mbir_start(init, sino, op, sharpness, snr_db)
+    x = _run("mbir", _mbir_steps(sino, op, x0, sharpness, snr_db), num_iter, progress, x0)
+    _log_residual("mbir", sino, op, x, num_iter)
+    return x
+
+
+def mbir_iterates(
+    sino: torch.Tensor,
+    op: Projector,
+    *,
+    init: torch.Tensor | None = None,
+    sharpness: float = default("mbir", "sharpness"),
+    snr_db: float = default("mbir", "snr_db"),
+) -> Iterator[torch.Tensor]:
+    """:func:`mbir`'s iterates, one per iteration, without end (arguments as there; do not modify them).
+
+    Examples
+    --------
+    >>> import itertools, numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> op = get_projector(np.linspace(0, np.pi, 16, endpoint=False), 16, 12, 12)
+    >>> y = op(torch.ones(1, 12, 12))
+    >>> torch.equal(list(itertools.islice(mbir_iterates(y, op), 5))[-1], mbir(y, op, num_iter=5))
+    True
+    """
+    return _mbir_steps(sino, op, _mbir_start(init, sino, op, sharpness, snr_db), sharpness, snr_db)
+
+
+#: Above this many pixels a side :func:`mbir` starts from its own solution on grids halved down to
+#: below ``2 * _MBIR_COARSEST``, each level ``_MBIR_COARSE_ITER`` iterations from the next coarser one's.
+#: Where the wedge is filled by the prior alone the separable steps move slowly, the more so the larger
+#: the grid: on the measured 462-px imat slice of benchmarks/limited_angle.py at 0-120 degrees, 300
+#: iterations from zero left the held-out error at 0.1381, from one coarse level (231 px) 0.1361, from
+#: two (231 and 115 px) 0.1325 (svmbir: 0.1327); the two levels took 40 s against 349 s for the 300
+#: iterations. At 128-192 px, 300 iterations from zero come within 1% of the limit: no coarse start.
+_MBIR_COARSE_ABOVE = 256
+_MBIR_COARSEST = 128
+_MBIR_COARSE_ITER = 200
+
+
+def _mbir_start(init, sino: torch.Tensor, op: Projector, sharpness: float, snr_db: float) -> torch.Tensor:
+    """``init`` (clipped at zero); else zeros, or above ``_MBIR_COARSE_ABOVE`` px the coarse solution."""
+    if init is not None or max(op.image_shape) <= _MBIR_COARSE_ABOVE:
+        return _zeros_or(init, sino, op).clamp_min(0.0)
+    return _coarse_solution(sino, op, sharpness, snr_db)
+
+
+def _coarse_solution(sino: torch.Tensor, op: Projector, sharpness: float, snr_db: float) -> torch.Tensor:
+    """MBIR on the grid half as fine (from its own coarse solution while that is large), brought to ``op``'s grid."""
+    y, coarse = bin_detector(sino, 2), op.binned(2)
+    if min(coarse.image_shape) >= _MBIR_COARSEST:
+        start = _coarse_solution(y, coarse, sharpness, snr_db)
+    else:
+        start = torch.zeros(sino.shape[0], *coarse.image_shape, device=sino.device)
+    x = _run("mbir", _mbir_steps(y, coarse, start, sharpness, snr_db), _MBIR_COARSE_ITER, False, start)
+    # A coarse pixel's value is twice the fine one's (binned(): line integrals keep their value).
+    fine = F.interpolate(x[:, None] / 2.0, size=op.image_shape, mode="bilinear", align_corners=False)
+    return fine[:, 0].clamp_min(0.0)
+
+
+def _mbir_steps(y: torch.Tensor, op: Projector, x: torch.Tensor, sharpness: float, snr_db: float):
+    prior = QGGMRF(qggmrf_sigma(y, sharpness))
+    # Scaled by sigma_y^2 (the data term's 1 / sigma_y^2 moves to the prior): numbers of the data's size.
+    variance = noise_sigma(y, snr_db).square().view(-1, 1, 1)
+    # De Pierro's separable majoriser of 0.5 |A x - y|^2 has curvature A^T A 1 (clipped: a band-limited
+    # operator's can dip below zero where no ray passes).
+    data_curvature = op.adjoint(op(torch.ones(1, *op.image_shape, device=y.device))).clamp_min(0.0)
+    z, t = x, 1.0
+    while True:
+        with torch.no_grad():
+            grad, curvature = prior.grad_and_curvature(z)
+            step = (op.adjoint(op(z) - y) + variance * grad) / (data_curvature + variance * curvature).clamp_min(_TINY)
+            x_new = (z - step).clamp_min(0.0)
+            # Nesterov's momentum (FISTA's sequence) on the majorise-minimise step.
+            t_new = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            z = x_new + ((t - 1.0) / t_new) * (x_new - x)
+            x, t = x_new, t_new
         yield x
 
 

@@ -109,6 +109,7 @@ GANREC_MODES: dict[str, dict[str, Any]] = {
         init_method="tv",
         slack=0.02,
         data_term="l2",
+        sharpness=0.0,
     ),
     # A network trained on the volume's own slices fills the wedge (solvers/wedge_fill.py). num_iter
     # is its Adam steps: 2000 of 8 patches gave -15% held-out error on a 32-slice phantom at 0-90
@@ -121,6 +122,7 @@ GANREC_MODES: dict[str, dict[str, Any]] = {
         init_iter=300,
         init_method="tv",
         data_term="l2",
+        sharpness=0.0,
         dc_iter=20,
     ),
 }
@@ -155,6 +157,20 @@ ALGORITHMS: dict[str, Algorithm] = {
             "tomopy_dl.solvers.iterative:mlem",
             "maximum-likelihood expectation maximisation",
             (_ITERATIONS, _PROGRESS),
+            takes_init=True,
+        ),
+        Algorithm(
+            "mbir",
+            "tomopy_dl.solvers.iterative:mbir",
+            "model-based: least squares with a qGGMRF prior (svmbir's model), weights from the data",
+            (
+                # 300: held-out error within 1% of 600 iterations' on the measured basalt and wood slices and the
+                # counts phantom (128-192 px); 4% on the 462-px imat slice (benchmarks/limited_angle.py cases).
+                Keyword("num_iter", int, 300, "iterations", minimum=0),
+                Keyword("sharpness", float, 0.0, "0 neutral; each +1 doubles the prior's scale (sharper, noisier)"),
+                Keyword("snr_db", float, 30.0, "the data's assumed signal-to-noise ratio in dB"),
+                _PROGRESS,
+            ),
             takes_init=True,
         ),
         Algorithm(
@@ -200,7 +216,10 @@ ALGORITHMS: dict[str, Algorithm] = {
                 Keyword("adv_weight", float, None, "weight of the adversarial term; 0 turns D off", minimum=0),
                 Keyword("tv_weight", float, None, "'ours': TV weight relative to the noise (0.35)", minimum=0),
                 Keyword("init_iter", int, None, "'ours': iterations of the starting solver (300)", minimum=0),
-                Keyword("init_method", str, None, "'ours': the starting solver (tv)", choices=("tv", "sirt", "mlem")),
+                Keyword(
+                    "init_method", str, None, "'ours': the starting solver (tv)", choices=("tv", "sirt", "mlem", "mbir")
+                ),
+                Keyword("sharpness", float, None, "'ours': the sharpness of an 'mbir' start (0)"),
                 Keyword("slack", float, None, "'ours': the trust region of the adversarial term (0.02)", minimum=0),
                 Keyword("data_term", str, None, "'ours': data term, 'l2' or Poisson 'kl' (l2)", choices=("l2", "kl")),
                 Keyword("dc_iter", int, None, "'volume': SIRT iterations after the network (20)", minimum=0),

@@ -93,13 +93,14 @@ class VolumeSettings:
     init_iter: int
     init_method: str
     data_term: str
+    sharpness: float
     dc_iter: int
 
     def start(self) -> WedgeSettings:
         """The classical start's settings, as ``mode='ours'`` takes them (no discriminator)."""
         return WedgeSettings(lr_g=self.lr_g, lr_d=0.0, adv_weight=0.0, tv_weight=self.tv_weight,
                              init_iter=self.init_iter, init_method=self.init_method, slack=0.0,
-                             data_term=self.data_term)  # fmt: skip
+                             data_term=self.data_term, sharpness=self.sharpness)  # fmt: skip
 
 
 def turn(img: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
