@@ -258,7 +258,9 @@ def mbir(
     op : Projector
         The geometry (any backend of :data:`tomopy_dl.physics.PROJECTORS`).
     init : torch.Tensor, shape (B, num_gridx, num_gridy), optional
-        Starting image (zeros by default); negative values are clipped.
+        Starting image; negative values are clipped. By default, and for a
+        flat one (TomoPy's prefill), zeros, or above 256 px the solution on
+        coarser grids.
     num_iter : int
         Iterations.
     sharpness : float
@@ -331,9 +333,13 @@ _MBIR_COARSE_ITER = 200
 
 
 def _mbir_start(init, sino: torch.Tensor, op: Projector, sharpness: float, snr_db: float) -> torch.Tensor:
-    """``init`` (clipped at zero); else zeros, or above ``_MBIR_COARSE_ABOVE`` px the coarse solution."""
-    if init is not None or max(op.image_shape) <= _MBIR_COARSE_ABOVE:
-        return _zeros_or(init, sino, op).clamp_min(0.0)
+    """``init`` (clipped at zero); else zeros, or above ``_MBIR_COARSE_ABOVE`` px the coarse solution.
+
+    A flat ``init`` (TomoPy's 1e-6 prefill of ``recon``, zeros) says nothing: it gets the default start.
+    """
+    flat = init is not None and bool((init.flatten(1).amax(1) <= init.flatten(1).amin(1)).all())
+    if (init is not None and not flat) or max(op.image_shape) <= _MBIR_COARSE_ABOVE:
+        return _zeros_or(None if flat else init, sino, op).clamp_min(0.0)
     return _coarse_solution(sino, op, sharpness, snr_db)
 
 
