@@ -70,6 +70,10 @@ def test_mbir_through_recon_and_its_keywords():
     rec = tomopy_dl.recon(proj, theta, center=12.0, algorithm="mbir", num_iter=20, sharpness=1.0,
                           num_gridx=16, num_gridy=16, progress=False)  # fmt: skip
     assert rec.shape == (2, 16, 16) and bool((rec >= 0).all()) and rec.std() > 0
+    with pytest.raises(ValueError, match="sharpness must be a finite number"):
+        mbir(torch.ones(1, 30, 24), ParallelBeamProjector(theta, 24, 16, 16, device="cpu"), sharpness=float("nan"))
+    with pytest.raises(ValueError, match="snr_db must be a finite number"):
+        mbir(torch.ones(1, 30, 24), ParallelBeamProjector(theta, 24, 16, 16, device="cpu"), snr_db=float("inf"))
     with pytest.warns(UserWarning, match=r"ignores keyword\(s\) \['sharp'\]"):
         tomopy_dl.recon(proj, theta, center=12.0, algorithm="mbir", sharp=1.0, num_iter=1, progress=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Iterator
 
 import torch
@@ -292,6 +293,7 @@ def mbir(
     >>> bool((x >= 0).all()), bool((x - truth).norm() < 0.1 * truth.norm())
     (True, True)
     """
+    _check_weights(sharpness, snr_db)
     x0 = _mbir_start(init, sino, op, sharpness, snr_db)
     x = _run("mbir", _mbir_steps(sino, op, x0, sharpness, snr_db), num_iter, progress, x0)
     _log_residual("mbir", sino, op, x, num_iter)
@@ -317,7 +319,14 @@ def mbir_iterates(
     >>> torch.equal(list(itertools.islice(mbir_iterates(y, op), 5))[-1], mbir(y, op, num_iter=5))
     True
     """
+    _check_weights(sharpness, snr_db)
     return _mbir_steps(sino, op, _mbir_start(init, sino, op, sharpness, snr_db), sharpness, snr_db)
+
+
+def _check_weights(sharpness: float, snr_db: float) -> None:
+    for name, value in (("sharpness", sharpness), ("snr_db", snr_db)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 #: Above this many pixels a side :func:`mbir` starts from its own solution on grids halved down to

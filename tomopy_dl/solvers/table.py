@@ -83,6 +83,9 @@ _PROGRESS = Keyword("progress", bool, False, "show a tqdm bar over the iteration
 _ITERATIONS = Keyword("num_iter", int, 100, "iterations", minimum=0)
 _SEED = Keyword("seed", int, 0, "seed of the network initialisation: equal seeds give equal images", minimum=0)
 
+# svmbir's neutral sharpness: the default of algorithm 'mbir' and of GANrec's 'mbir' start.
+_SHARPNESS = 0.0
+
 #: GANrec's settings per mode (see :mod:`tomopy_dl.solvers.gan`). An explicit
 #: keyword overrides the mode's value.
 GANREC_MODES: dict[str, dict[str, Any]] = {
@@ -109,7 +112,7 @@ GANREC_MODES: dict[str, dict[str, Any]] = {
         init_method="tv",
         slack=0.02,
         data_term="l2",
-        sharpness=0.0,
+        sharpness=_SHARPNESS,
     ),
     # A network trained on the volume's own slices fills the wedge (solvers/wedge_fill.py). num_iter
     # is its Adam steps: 2000 of 8 patches gave -15% held-out error on a 32-slice phantom at 0-90
@@ -122,7 +125,7 @@ GANREC_MODES: dict[str, dict[str, Any]] = {
         init_iter=300,
         init_method="tv",
         data_term="l2",
-        sharpness=0.0,
+        sharpness=_SHARPNESS,
         dc_iter=20,
     ),
 }
@@ -167,7 +170,7 @@ ALGORITHMS: dict[str, Algorithm] = {
                 # 300: held-out error within 1% of 600 iterations' on the measured basalt and wood slices and the
                 # counts phantom (128-192 px); 4% on the 462-px imat slice (benchmarks/limited_angle.py cases).
                 Keyword("num_iter", int, 300, "iterations", minimum=0),
-                Keyword("sharpness", float, 0.0, "0 neutral; each +1 doubles the prior's scale (sharper, noisier)"),
+                Keyword("sharpness", float, _SHARPNESS, "0 neutral; each +1 doubles the prior's scale: sharper"),
                 Keyword("snr_db", float, 30.0, "the data's assumed signal-to-noise ratio in dB"),
                 _PROGRESS,
             ),
