@@ -14,7 +14,7 @@ from tomopy_dl.solvers.data_fidelity import KL
 from tomopy_dl.solvers.gan_wedge import WedgeSettings
 from tomopy_dl.solvers.iterative import mlem, tv, tv_iterates, tv_objective
 from tomopy_dl.solvers.prior import auto_reg_par
-from tomopy_dl.solvers.selection import choose_wedge_settings, holdout_edge, holdout_split
+from tomopy_dl.solvers.selection import START_METHODS, _best_along, choose_wedge_settings, holdout_edge, holdout_split
 from tomopy_dl.solvers.table import GANREC_MODES
 
 
@@ -106,7 +106,7 @@ def test_choice_is_the_best_scoring_candidate_and_keeps_fixed_settings(counts):
     # The chosen start is the candidate with the lowest held-out error, and the log text leads with it.
     starts = {k: v for k, v in choice.scores.items() if "+ D" not in k}
     assert choice.summary().startswith(f"start {min(starts, key=starts.get)}, adv_weight")
-    assert s.init_method in ("tv", "mlem", "sirt") and s.data_term in ("l2", "kl") and s.init_iter >= 1
+    assert s.init_method in START_METHODS and s.data_term in ("l2", "kl") and s.init_iter >= 1
     # Explicit settings are not searched.
     fixed = choose_wedge_settings(y, op, _base(init_method="mlem", adv_weight=0.3), {"init_method", "adv_weight"},
                                   seed=0, n_iter=20)  # fmt: skip
@@ -143,6 +143,28 @@ def test_tune_applies_to_ours_and_volume_only_and_explicit_keywords_override(cou
     # Everything fixed: nothing to choose, the same image as tune='off'.
     every = dict(init_method="tv", data_term="l2", tv_weight=0.35, init_iter=50, adv_weight=0.3, num_iter=10)
     torch.testing.assert_close(ganrec(y, op, **every), ganrec(y, op, tune="off", **every), rtol=0, atol=0)
+
+
+def test_a_candidate_stops_once_its_held_out_error_has_turned():
+    """Patience: iterates stop 50 iterations after the best one, and a better one within them is still found."""
+    consumed = []
+
+    def steps():
+        for n in itertools.count(1):
+            consumed.append(n)
+            yield torch.tensor([float(n)])
+
+    def run(err, **kw):
+        consumed.clear()
+        _, n, x = _best_along(steps(), lambda x: err(int(x[0])), 300, every=10, **kw)
+        return n, max(consumed), int(x[0])
+
+    turn = lambda n: abs(n - 120)  # noqa: E731
+    assert run(turn, fixed_count=False, patience=50) == (120, 170, 120)
+    assert run(turn, fixed_count=False) == (120, 300, 120)  # no patience: every iterate
+    assert run(turn, fixed_count=True, patience=50) == (300, 300, 300)  # a fixed count: only the last, no stop
+    bump = lambda n: {100: 1.0, 110: 2.0, 120: 2.0, 130: 2.0, 140: 0.5}.get(n, 5 - n / 100)  # noqa: E731
+    assert run(bump, fixed_count=False, patience=50) == (140, 190, 140)
 
 
 def test_adv_weight_zero_returns_the_start(counts):
