@@ -68,16 +68,17 @@ _TV_FROM = 200
 # wood 0-150, counts +-45; fitted on all kept angles), its best iterate came at 100-200 iterations,
 # and at 50 it was still 11-14% worse on the two measured slices.
 _MBIR_FROM = 100
+# A candidate stops once this many iterations have passed since its best-scoring iterate: its
+# held-out error has turned. Replayed on the held-out curves of the 27 cases of
+# benchmarks/choice_calibration.py (every candidate to its end): 10 of the 216 candidates dipped
+# lower later, but none of those was the one chosen, so no choice changed (at 20-25 one did); the
+# candidates ran 11% (simulated) and 15% (measured) fewer iterations; benchmarks/choice_cost.py times it.
+_PATIENCE = 50
 # The held-out edges grow with the missing range: a 90-degree wedge asks the reconstruction to
 # extrapolate over as much as it measured, and edges of 9 degrees did not test that. Calibrated
 # by benchmarks/choice_calibration.py against the wedge error where the truth is known (10 cases,
 # phantoms drawn 4x finer, 0-120 and 0-90): geometric-mean regret 1.050 against 1.108 with a fixed
 # 10% (worst 1.28 against 1.84); on the 12 measured cases 1.035 against 1.049. 10% at 0-120 as before.
-# A candidate stops once this many iterations have passed since its best-scoring iterate: its
-# held-out error has turned and it will not be chosen at a later iterate. Measured offline on the
-# held-out curves of the 27 cases of benchmarks/choice_calibration.py (every candidate to its end):
-# no choice changed, and the candidates ran 15% fewer iterations on the 9 measured ones.
-_PATIENCE = 50
 _EDGE_PER_60_DEG = 0.1
 _EDGE_RANGE = (0.05, 0.25)
 #: The settings ``tune='auto'`` may choose; any of them given explicitly is kept.
