@@ -202,7 +202,7 @@ def _best_along(
             e = err(x)
             if best is None or e < best[0]:
                 best = (e, n, x.clone())
-            elif patience and not fixed_count and n - best[1] >= patience:
+            elif patience and n - best[1] >= patience:  # a fixed count scores once: never here
                 break
     return best
 
