@@ -70,11 +70,16 @@ class _VolumeLog(logging.Handler):
 
     def __init__(self):
         super().__init__(logging.INFO)
-        self.line = None
+        self.lines = []
+
+    @property
+    def line(self) -> str:
+        """The last case's lines (its check, then its application), one string."""
+        return "; ".join(self.lines[-2:])
 
     def emit(self, record):
         if record.name.endswith("wedge_fill"):
-            self.line = record.getMessage().removeprefix("ganrec volume: ")
+            self.lines.append(record.getMessage().removeprefix("ganrec volume: "))
 
 
 def run_case(name, sino, deg, center, truth, geo, steps, rows, reference=None, figure=None):
@@ -142,6 +147,7 @@ def draw(path, title, images, reference, kept: bool) -> None:
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     print(f"  figure: {path}")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 
 from tomopy_dl.cli import main
 from tomopy_dl.pipeline import read_projections
@@ -76,6 +77,52 @@ def test_ganrec_volume_shares_one_choice_of_settings(dx_file, tmp_path, monkeypa
     assert {"init_method", "data_term", "tv_weight", "init_iter", "adv_weight"} <= set(chosen)
     assert all(p["options"] == chosen for p in seen)
     assert json.loads((out / "manifest.json").read_text())["job"]["options"]["init_method"] == chosen["init_method"]
+
+
+def test_ganrec_volume_trains_one_network_for_the_volume_and_a_resumed_run_reuses_it(dx_file, tmp_path, monkeypatch):
+    """mode='volume' in a file job: one network for all slabs, saved with the result; slabs only apply it."""
+    import tomopy_dl.pipeline as pipeline
+    from tomopy_dl import recon
+    from tomopy_dl.solvers import gan
+
+    trained, seen = [], []
+    real_fit, real_slab = gan.fit_filler, pipeline.recon_slab
+    monkeypatch.setattr(gan, "fit_filler", lambda y, *a, **kw: trained.append(y.shape) or real_fit(y, *a, **kw))
+
+    def slab(path, rows, p):
+        seen.append(p["options"])
+        if rows == (2, 3) and len(seen) < 5:
+            raise RuntimeError("node lost")  # the first run loses a slab
+        return real_slab(path, rows, p)
+
+    monkeypatch.setattr(pipeline, "recon_slab", slab)
+    out = tmp_path / "vol"
+    kw = dict(algorithm="ganrec", num_iter=5, angles=(0, 120), slab=1, progress=False,
+              options={"mode": "volume", "tune": "off", "init_method": "sirt", "init_iter": 1, "dc_iter": 5})
+    with pytest.raises(pipeline.SlabFailures, match="1 of 4"):
+        pipeline.recon_file(dx_file, out, **kw)
+    assert trained == [(4, 41, 48)]  # every row (4 <= SAMPLE), the limited angles, once
+    assert all(o["filler"].endswith(pipeline.FILLER_FILE) and "init_method" not in o for o in seen)
+    params = pipeline.recon_file(dx_file, out, **kw)  # resumes: the saved network, no training
+    assert trained == [(4, 41, 48)] and len(seen) == 5
+    net = params["ganrec_volume_network"]
+    assert net["file"] == pipeline.FILLER_FILE and net["kept"] and net["held_net"] < net["held_start"]
+    # Each slab is the saved network applied to its rows: what ganrec(filler=) gives on them alone.
+    prj, theta = read_projections(dx_file, slices=(2, 3), angles=(0, 120))
+    alone = recon(prj, theta, center=params["center"], algorithm="ganrec", mode="volume",
+                  filler=str(out / pipeline.FILLER_FILE), progress=False)  # fmt: skip
+    written = np.stack([np.asarray(tifffile.imread(out / f"recon_{k:05d}.tiff")) for k in range(4)])
+    np.testing.assert_allclose(written[2], alone[0], rtol=0, atol=1e-5 * float(np.abs(alone).max()))
+    assert not np.allclose(written[1], written[2])
+    # The saved network on another job of the same scan; refused, before any work, for other angles.
+    again = {**kw, "options": {"mode": "volume", "filler": str(out / pipeline.FILLER_FILE)}}
+    pipeline.recon_file(dx_file, tmp_path / "again", **{**again, "slices": (1, 3)})
+    assert trained == [(4, 41, 48)]
+    reread = np.asarray(tifffile.imread(tmp_path / "again" / "recon_00001.tiff"))
+    np.testing.assert_allclose(reread, written[2], rtol=0, atol=1e-5 * float(np.abs(alone).max()))
+    with pytest.raises(ValueError, match="trained for 41 angles"):
+        pipeline.recon_file(dx_file, tmp_path / "other", **{**again, "angles": (0, 90)})
+    assert not (tmp_path / "other").exists()
 
 
 def test_recon_command_passes_options_and_volume_mode_starts_without_the_discriminator(dx_file, tmp_path, capsys):

@@ -125,3 +125,47 @@ def test_volume_mode_through_recon_is_deterministic_and_checks_its_keywords():
         ganrec(torch.from_numpy(proj.swapaxes(0, 1).copy()), op, mode="volume", warm_iter=3)
     with pytest.raises(ValueError, match="adv_weight"):
         ganrec(torch.from_numpy(proj.swapaxes(0, 1).copy()), op, mode="volume", adv_weight=0.3)
+
+
+@pytest.fixture(scope="module")
+def kept_filler(porous):
+    """A filler the check keeps: against a start of one SIRT iteration, as above."""
+    from tomopy_dl.solvers.gan import volume_filler
+
+    y, op = porous
+    f = volume_filler(y, op, num_iter=5, tune="off", init_method="sirt", init_iter=1, dc_iter=5)
+    assert f.kept and f.state is not None and f.stats["slices"] == 3
+    return f
+
+
+def test_one_filler_applies_to_any_slab_of_its_scan_in_the_slabs_own_units(porous, kept_filler):
+    """Slabs of one volume, each in its own units (ganrec divides each call's data by its own power of two)."""
+    y, op = porous
+    y = y * torch.tensor([1.0, 0.2, 1.0])[:, None, None]  # slice 1 alone has another unit than the three together
+    whole = ganrec(y, op, mode="volume", filler=kept_filler, quantitative=False)
+    assert not torch.equal(whole, start_image(y, op, kept_filler.start))
+    for k in range(3):
+        alone = ganrec(y[k : k + 1], op, mode="volume", filler=kept_filler, quantitative=False)
+        assert float((alone[0] - whole[k]).norm() / whole[k].norm()) < 1e-4
+
+
+def test_a_filler_survives_its_file_and_refuses_other_angles_and_settings(porous, kept_filler, tmp_path):
+    from tomopy_dl.solvers.wedge_fill import Filler
+
+    y, op = porous
+    kept_filler.save(tmp_path / "f.pt")
+    again = Filler.load(tmp_path / "f.pt")
+    assert again.kept and again.start == kept_filler.start and again.scale == kept_filler.scale
+    assert all(torch.equal(again.state[k], v) for k, v in kept_filler.state.items())
+    a = ganrec(y, op, mode="volume", filler=kept_filler)
+    assert torch.equal(a, ganrec(y, op, mode="volume", filler=str(tmp_path / "f.pt")))
+    other = get_projector(np.deg2rad(np.arange(0, 120, 2.5)), 58, 40, 40)
+    with pytest.raises(ValueError, match="trained for 40 angles over 0.00-97.50 degrees"):
+        ganrec(other(torch.zeros(1, 40, 40)), other, mode="volume", filler=kept_filler)
+    with pytest.raises(ValueError, match="leave dc_iter, tv_weight out"):
+        ganrec(y, op, mode="volume", filler=kept_filler, tv_weight=0.5, dc_iter=3)
+    with pytest.raises(ValueError, match="mode='volume' only"):
+        ganrec(y, op, filler=kept_filler)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a ganrec volume filler"):
+        Filler.load(tmp_path / "other.pt")

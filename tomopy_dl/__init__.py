@@ -37,6 +37,7 @@ __getattr__, __dir__, __all__ = attach(
     {
         "project": ".sim.forward",
         "recon": ".adapter.standalone",
+        "ganrec_filler": ".adapter.standalone",
         "fbp": ".adapter.contract",
         "sirt": ".adapter.contract",
         "mlem": ".adapter.contract",

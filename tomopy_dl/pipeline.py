@@ -227,6 +227,71 @@ def _ganrec_volume_settings(path, row: int, angles, theta_range, center: float, 
     return {**chosen, "tune": "off"}
 
 
+#: The file of GANrec ``mode='volume'``'s network in the output folder: trained once per volume, kept with the
+#: result (``--option filler=`` reuses it for another reconstruction of the same scan).
+FILLER_FILE = "ganrec_filler.pt"
+
+
+def _trains_filler(algorithm: str, options: dict) -> bool:
+    return algorithm == "ganrec" and options.get("mode") == "volume" and options.get("filler") is None
+
+
+def _volume_filler(path, folder: Path, rows: tuple[int, int], work: dict, n_cols: int) -> tuple[dict, dict]:
+    """GANrec ``mode='volume'``: one network for the whole volume, and the slabs' work that applies it.
+
+    Trained and checked on up to :data:`~tomopy_dl.solvers.wedge_fill.SAMPLE`
+    rows spread over ``rows`` (a partial run's network is reused, so that a
+    resumed job's slabs agree); saved in ``folder``. Returns the slabs'
+    work (``filler`` instead of the start's settings, which it carries) and
+    the check's record for ``params.json``.
+    """
+    from .physics import get_projector
+    from .solvers.gan import volume_filler
+    from .solvers.wedge_fill import SAMPLE, Filler, VolumeSettings
+
+    options, file = dict(work["options"]), folder / FILLER_FILE
+    settings = {k: options.pop(k) for k in VolumeSettings.__dataclass_fields__ if k in options}
+    num_iter, seed = options.pop("num_iter", None), options.get("seed", 0)
+    options.pop("tune", None)  # the start is chosen once, before (tune='off' from here)
+    if file.is_file():
+        filler = Filler.load(file)
+        logger.info("recon %s: ganrec volume: the network of the partial run (%s): %s", path, file.name, filler.why)
+    else:
+        picks = np.unique(np.linspace(rows[0], rows[1] - 1, min(rows[1] - rows[0], SAMPLE)).round().astype(int))
+        t0 = time.perf_counter()
+        sino, theta = _rows_as_sinograms(path, picks, work["angles"], work["theta_range"])
+        op = get_projector(theta, n_cols, n_cols, n_cols, center=work["center"], device=options.get("device"),
+                           projector=options.get("projector", PROJECTOR.default))  # fmt: skip
+        filler = volume_filler(sino.to(op.device), op, num_iter=num_iter, tune="off", seed=seed,
+                               progress=bool(options.get("progress")), **settings)  # fmt: skip
+        filler.save(folder / f".{FILLER_FILE}.tmp")
+        os.replace(folder / f".{FILLER_FILE}.tmp", file)  # whole or absent: a rerun never reads half a network
+        logger.info("recon %s: ganrec volume: one network for rows %d:%d, trained on %d of them in %.1f s: %s", path,
+                    rows[0], rows[1], picks.size, time.perf_counter() - t0, filler.why)  # fmt: skip
+    record = {"file": FILLER_FILE, "kept": filler.kept, "why": filler.why, **filler.stats}
+    return {**work, "options": {**options, "filler": str(file)}}, record
+
+
+def _checked_filler(filler, theta: np.ndarray) -> str:
+    """A saved network given by the user, refused before any work if it is unreadable or for other angles."""
+    from .solvers.wedge_fill import Filler
+
+    path = Path(filler).expanduser().resolve()  # the slabs may run elsewhere, in another folder
+    Filler.load(path).check_angles(theta)
+    return str(path)
+
+
+def _rows_as_sinograms(path, picks, angles, theta_range) -> tuple[torch.Tensor, np.ndarray]:
+    """Detector rows ``picks`` as sinograms (len(picks), nangles, ncols), one row read at a time, and the angles."""
+    sinos = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the job said these once already
+        for r in picks:
+            prj, theta = read_projections(path, slices=(int(r), int(r) + 1), angles=angles, theta_range=theta_range)
+            sinos.append(prj[:, 0])
+    return torch.from_numpy(np.stack(sinos).astype(np.float32, copy=False)), theta
+
+
 def file_center(
     path: str | os.PathLike,
     *,
@@ -392,8 +457,14 @@ def recon_file(
     options : dict, optional
         More keywords of the algorithm, by the names of its row in
         :data:`~tomopy_dl.solvers.table.ALGORITHMS` (e.g. ``{'mode': 'volume'}``
-        for GANrec's network across the slices, trained once per slab);
-        recorded with the job.
+        for GANrec's network across the slices); recorded with the job.
+        GANrec ``mode='volume'`` trains one network for the volume, on up to
+        :data:`~tomopy_dl.solvers.wedge_fill.SAMPLE` rows spread over it,
+        checks it once on held-out angles, and every slab applies it (or,
+        where the check declined it, reconstructs the classical start,
+        training nothing); the network is saved as ``FILLER_FILE`` in the
+        output and its check recorded under ``ganrec_volume_network``.
+        ``{'filler': PATH}`` applies a network saved before instead.
 
     Returns
     -------
@@ -430,7 +501,10 @@ def recon_file(
     c, center_record = _resolve_center(path, center, lo, hi, theta_range, n_cols)
     options = _slab_options(spec, projector=projector, device=device, num_iter=num_iter, seed=seed,
                             progress=bool(progress and client is None), extra=options)  # fmt: skip
-    if algorithm == "ganrec" and options.get("mode", "ours") in ("ours", "volume") and options.get("tune") != "off":
+    if algorithm == "ganrec" and options.get("filler") is not None:
+        options["filler"] = _checked_filler(options["filler"], theta)
+    if (algorithm == "ganrec" and options.get("mode", "ours") in ("ours", "volume") and options.get("tune") != "off"
+            and options.get("filler") is None):  # fmt: skip
         # One choice of settings for the volume, not one per slab: slabs of one sample should agree.
         options.update(_ganrec_volume_settings(path, (lo + hi - 1) // 2, angles, theta_range, c, n_cols, options))
     work = {"algorithm": algorithm, "center": c, "angles": angles, "theta_range": theta_range, "options": options}
@@ -440,6 +514,9 @@ def recon_file(
         manifest = Manifest(folder, identity)  # before the first slab
         writer = StackWriter(folder, "recon", fmt, (hi - lo, n_cols, n_cols), resume=True)
         todo = _slabs_to_do(slabs, writer, manifest, lo)
+        filler_record = None
+        if _trains_filler(algorithm, options) and (todo or (folder / FILLER_FILE).is_file()):
+            work, filler_record = _volume_filler(path, folder, (lo, hi), work, n_cols)
         if len(todo) < len(slabs):
             logger.info("recon %s: %d of %d slabs already done, verified and skipped", path, len(slabs) - len(todo),
                         len(slabs))  # fmt: skip
@@ -467,6 +544,8 @@ def recon_file(
             "shape": [hi - lo, n_cols, n_cols],
             "versions": _versions(),
         }
+        if filler_record is not None:
+            params["ganrec_volume_network"] = filler_record
         params["files"] = writer.close()
         params["seconds"] = round(time.perf_counter() - t0, 3)
         write_params(folder, params)

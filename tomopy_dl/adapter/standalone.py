@@ -10,7 +10,7 @@ from ..solvers.table import ALGORITHMS
 from ..util.validation import as_angles, as_centers, as_choice, as_float32_array, as_positive_int
 from .contract import CALLABLES
 
-__all__ = ["recon"]
+__all__ = ["recon", "ganrec_filler"]
 
 
 def recon(
@@ -102,3 +102,88 @@ def recon(
             raise ValueError(f"init_recon must have shape {(n_slices, ngx, ngy)}, got {out.shape}")
     func(data, centers, out, angles, num_gridx=ngx, num_gridy=ngy, options={}, **kwargs)
     return out
+
+
+def ganrec_filler(
+    tomo,
+    theta,
+    center=None,
+    *,
+    sinogram_order: bool = False,
+    num_gridx: int | None = None,
+    num_gridy: int | None = None,
+    device=None,
+    projector: str = "auto",
+    path=None,
+    **kwargs,
+):
+    """Train GANrec ``mode='volume'``'s network once for a volume, to apply to all its chunks.
+
+    ``tomopy.recon`` hands an algorithm the volume in chunks (``ncore``,
+    ``nchunk``), and ``mode='volume'`` alone would train a network in each.
+    Train one here, on up to :data:`~tomopy_dl.solvers.wedge_fill.SAMPLE`
+    slices spread over ``tomo`` (its held-out check included), and pass it
+    (or the file ``path``) as ``filler=`` to every call: the chunks then only
+    apply it, or, where the check declined it, reconstruct the classical
+    start without training anything.
+
+    Parameters
+    ----------
+    tomo : ndarray, shape (nangles, nslices, ndet)
+        Projections (line integrals); ``(nslices, nangles, ndet)`` with
+        ``sinogram_order=True``.
+    theta : array_like, shape (nangles,)
+        Projection angles in radians.
+    center : float or array_like of shape (nslices,), optional
+        Rotation centre in detector pixels (``ndet / 2`` by default); the
+        sample is reconstructed about the mean of its slices' centres.
+    num_gridx, num_gridy : int, optional
+        Grid of the sample's reconstructions (``ndet``).
+    device, projector : optional
+        As for :func:`recon`.
+    path : str or path-like, optional
+        Also save the network there (:meth:`~tomopy_dl.solvers.wedge_fill.Filler.save`).
+    **kwargs
+        Keywords of :func:`~tomopy_dl.solvers.gan.volume_filler`:
+        ``num_iter`` (training steps), ``tune``, ``seed``, ``progress`` and
+        the start's settings.
+
+    Returns
+    -------
+    Filler
+        For ``recon(..., algorithm='ganrec', mode='volume', filler=...)``
+        (and ``tomopy.recon``, the same way).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tomopy_dl import recon
+    >>> from tomopy_dl.sim import make_object, project
+    >>> theta = np.deg2rad(np.arange(0, 120, 4.0)).astype(np.float32)
+    >>> proj = project(make_object("porous", 24, 4, seed=1), theta, pad=False)
+    >>> f = ganrec_filler(proj, theta, num_iter=3, tune="off", init_iter=5, dc_iter=2, progress=False)
+    >>> recon(proj[:, :2], theta, algorithm="ganrec", mode="volume", filler=f, progress=False).shape
+    (2, 24, 24)
+    """
+    import torch
+
+    from ..physics import get_projector
+    from ..solvers.gan import volume_filler
+    from ..solvers.wedge_fill import SAMPLE
+    from ..util.device import resolve_device
+
+    data = as_float32_array(tomo, "tomo", 3)
+    if not sinogram_order:
+        data = np.swapaxes(data, 0, 1)
+    n_slices, n_ang, n_det = data.shape
+    angles = as_angles(theta, n_proj=n_ang)
+    picks = np.unique(np.linspace(0, n_slices - 1, min(n_slices, SAMPLE)).round().astype(int))
+    centers = as_centers(center, n_slices, n_det, on_detector=True)[picks]
+    ngx = n_det if num_gridx is None else as_positive_int(num_gridx, "num_gridx")
+    ngy = n_det if num_gridy is None else as_positive_int(num_gridy, "num_gridy")
+    dev = resolve_device(device)
+    op = get_projector(angles, n_det, ngx, ngy, center=float(centers.mean()), device=dev, projector=projector)
+    filler = volume_filler(torch.from_numpy(np.ascontiguousarray(data[picks])).to(dev), op, **kwargs)
+    if path is not None:
+        filler.save(path)
+    return filler

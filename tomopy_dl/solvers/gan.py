@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 import torch
 from tqdm.auto import tqdm
@@ -23,9 +24,9 @@ from .gan_paper import PaperGAN, PaperSettings
 from .gan_wedge import WedgeGAN, WedgeSettings
 from .selection import TUNED, choose_wedge_settings
 from .table import ALGORITHMS, GANREC_MODES
-from .wedge_fill import VolumeSettings, fill_volume
+from .wedge_fill import Filler, VolumeSettings, fill_slices, fill_volume, fit_filler
 
-__all__ = ["ganrec", "choose_settings", "MODES", "fit_scale_offset"]
+__all__ = ["ganrec", "choose_settings", "volume_filler", "MODES", "fit_scale_offset"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,19 +180,106 @@ def _settings(mode: str, given: dict):
     return cls(**values)
 
 
+def _volume_start(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *, tune: str, seed: int):
+    """``mode='volume'``'s classical start: as mode ``'ours'`` would choose it (``tune='auto'``), discriminator off."""
+    start = s.start()
+    if tune == "auto":
+        n_ours = int(GANREC_MODES["ours"]["num_iter"])
+        start = _tuned(sino, op, start, {**given, "adv_weight": 0.0}, seed=seed, n_iter=n_ours)
+    return start
+
+
 def _volume(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *, tune: str, seed: int, steps: int,
             progress: bool, always: bool = False) -> tuple[torch.Tensor, dict]:  # fmt: skip
-    """``mode='volume'``: the classical start (chosen on the data with ``tune='auto'``), then the wedge filler.
+    """``mode='volume'`` on ``sino`` (data of order one): its start, then the wedge filler trained on these slices.
 
     The images and :func:`~.wedge_fill.fill_volume`'s stats; ``always`` as there (for benchmarks).
     """
-    start = s.start()
-    if tune == "auto":  # the start as mode 'ours' would choose it, with the discriminator off
-        n_ours = int(GANREC_MODES["ours"]["num_iter"])
-        start = _tuned(sino, op, start, {**given, "adv_weight": 0.0}, seed=seed, n_iter=n_ours)
+    start = _volume_start(sino, op, s, given, tune=tune, seed=seed)
     with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
                                    leave=False) as bar:  # fmt: skip
         return fill_volume(sino, op, s, start, steps=steps, seed=seed, bar=bar, always=always)
+
+
+def volume_filler(
+    sino: torch.Tensor,
+    op: Projector,
+    *,
+    num_iter: int | None = None,
+    tune: str | None = None,
+    seed: int = _KEYWORDS.keyword("seed").default,
+    progress: bool = False,
+    **given,
+) -> Filler:
+    """Train ``mode='volume'``'s network once, on a sample of a volume's slices, for ``ganrec(..., filler=)``.
+
+    One network per volume: train it here on up to
+    :data:`~.wedge_fill.SAMPLE` evenly spaced slices of the volume (its held-out
+    check included), then give it to :func:`ganrec` for every slab or chunk
+    of the same scan, which then only applies it (or, where the check
+    declined it, returns the classical start without training anything).
+    :func:`tomopy_dl.pipeline.recon_file` does this for ``mode='volume'``.
+
+    Parameters
+    ----------
+    sino : torch.Tensor, shape (B, nangles, ndet)
+        Line integrals of slices spread over the volume (all of them, or a
+        sample: the first ``SAMPLE`` evenly spaced are used).
+    op : Projector
+        The scan's geometry.
+    num_iter : int, optional
+        Training steps (``'volume'``'s default: 2000).
+    tune : {'auto', 'off'}, optional
+        How the classical start is chosen, as in :func:`ganrec` (``'auto'``).
+    seed : int
+        Seed of the network and its patches.
+    progress : bool
+        A tqdm bar over the training steps.
+    **given
+        Settings of mode ``'volume'`` to keep (``init_method``, ``tv_weight``, ``dc_iter``...).
+
+    Returns
+    -------
+    Filler
+        In the units of ``sino``; :meth:`~.wedge_fill.Filler.save` writes it
+        to a file that ``filler=`` takes.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tomopy_dl.physics import get_projector
+    >>> wedge = get_projector(np.deg2rad(np.arange(0, 100, 4.0)), 24, 16, 16)
+    >>> box = torch.zeros(3, 16, 16); box[:, 4:12, 5:9] = 1.0
+    >>> f = volume_filler(wedge(box), wedge, num_iter=3, tune="off", init_iter=5, dc_iter=2)
+    >>> ganrec(wedge(box), wedge, mode="volume", filler=f).shape
+    torch.Size([3, 16, 16])
+    """
+    s = _settings("volume", given)
+    tune = as_choice("auto" if tune is None else tune, "tune", _KEYWORDS.keyword("tune").choices)
+    steps = int(num_iter if num_iter is not None else GANREC_MODES["volume"]["num_iter"])
+    unit = _unit(sino)
+    start = _volume_start(sino / unit, op, s, given, tune=tune, seed=seed)
+    with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
+                                   leave=False) as bar:  # fmt: skip
+        return fit_filler(sino / unit, op, s, start, steps=steps, seed=seed, bar=bar).in_units(unit)
+
+
+def _checked_volume(mode: str, filler, given: dict, *, warm_iter, independent: bool, early_stop) -> Filler | None:
+    """``mode='volume'``'s own checks, and ``filler=`` as a :class:`~.wedge_fill.Filler` (a path is loaded)."""
+    if filler is not None and mode != "volume":
+        raise ValueError(f"filler= applies to mode='volume' only, got mode={mode!r}")
+    if mode == "volume" and (warm_iter is not None or independent or early_stop is not None):
+        raise ValueError("warm_iter, independent and early_stop do not apply to mode='volume' (one network per call)")
+    return None if filler is None else _given_filler(filler, given)
+
+
+def _given_filler(filler, given: dict) -> Filler:
+    """``filler`` loaded where it is a path, refused beside settings it carries itself."""
+    clash = sorted(k for k, v in given.items() if v is not None)
+    if clash:
+        raise ValueError(f"filler= carries its own start and dc_iter; leave {', '.join(clash)} out (or train a "
+                         "filler with them: volume_filler)")  # fmt: skip
+    return filler if isinstance(filler, Filler) else Filler.load(filler)
 
 
 def ganrec(
@@ -212,6 +300,7 @@ def ganrec(
     data_term: str | None = None,
     sharpness: float | None = None,
     dc_iter: int | None = None,
+    filler: Filler | str | os.PathLike | None = None,
     tune: str | None = None,
     batch_size: int | None = None,
     independent: bool = False,
@@ -278,6 +367,12 @@ def ganrec(
     dc_iter : int, optional
         ``'volume'``: SIRT iterations on every measured angle from the
         network's result, so that the measured directions keep the data (20).
+    filler : Filler or path, optional
+        ``'volume'``: a network already trained on this scan
+        (:func:`volume_filler`, or a file its :meth:`~.wedge_fill.Filler.save`
+        wrote): it is applied to these slices, nothing is trained or
+        chosen, and its own start and ``dc_iter`` are used (one network per
+        volume, for slabs and chunks). Angles other than its own are refused.
     tune : {'auto', 'off'}, optional
         ``'ours'`` and ``'volume'`` (the start only): ``'auto'`` (default) chooses ``init_method``,
         ``data_term``, ``tv_weight``, ``sharpness``, ``init_iter`` and ``adv_weight`` from
@@ -347,8 +442,7 @@ def ganrec(
     s = _settings(mode, given)
     if tune is not None and mode not in ("ours", "volume"):
         raise ValueError(f"tune applies to modes 'ours' and 'volume' only; mode={mode!r} has fixed settings")
-    if mode == "volume" and (warm_iter is not None or independent or early_stop is not None):
-        raise ValueError("warm_iter, independent and early_stop do not apply to mode='volume' (one network per call)")
+    filler = _checked_volume(mode, filler, given, warm_iter=warm_iter, independent=independent, early_stop=early_stop)
     tune = as_choice("auto" if tune is None else tune, "tune", _KEYWORDS.keyword("tune").choices)
     if sino.shape[1] < 2:
         raise ValueError(f"ganrec needs at least 2 projection angles, got {sino.shape[1]}")
@@ -369,7 +463,10 @@ def ganrec(
     sino = sino / unit
     out = torch.empty(sino.shape[0], *op.image_shape, device=sino.device)
     if mode == "volume":
-        x, _ = _volume(sino, op, s, given, tune=tune, seed=seed, steps=n_first, progress=progress)
+        if filler is not None:  # one network per volume: applied here, trained before (volume_filler)
+            x = fill_slices(filler.in_units(1 / unit), sino, op)
+        else:
+            x, _ = _volume(sino, op, s, given, tune=tune, seed=seed, steps=n_first, progress=progress)
         with torch.no_grad():
             return (fit_scale_offset(x, sino, op) if quantitative else x.detach()) * unit
     if mode == "ours" and tune == "auto":

@@ -227,6 +227,9 @@ ALGORITHMS: dict[str, Algorithm] = {
                 Keyword("data_term", str, None, "'ours': data term, 'l2' or Poisson 'kl' (l2)", choices=("l2", "kl")),
                 Keyword("dc_iter", int, None, "'volume': SIRT iterations after the network (20)", minimum=0),
                 Keyword(
+                    "filler", str, None, "'volume': a network trained once on this scan (volume_filler; a file path)"
+                ),
+                Keyword(
                     "tune",
                     str,
                     None,

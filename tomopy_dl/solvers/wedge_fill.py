@@ -47,12 +47,12 @@ References
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -64,7 +64,9 @@ from .gan_wedge import WedgeSettings, start_image
 from .iterative import sirt
 from .selection import holdout_split
 
-__all__ = ["VolumeSettings", "fill_volume", "train_filler", "apply_filler", "turn"]
+__all__ = [
+    "VolumeSettings", "Filler", "fit_filler", "fill_slices", "fill_volume", "train_filler", "apply_filler", "turn"
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -214,35 +216,108 @@ def _filled(net: UNet, halves, sino: torch.Tensor, op: Projector, scale: float, 
     return sirt(sino, op, init=x.clamp_min(0), num_iter=dc_iter).clamp_min(0)
 
 
-def fill_volume(
-    sino: torch.Tensor,
-    op: Projector,
-    s: VolumeSettings,
-    start: WedgeSettings,
-    *,
-    steps: int,
-    seed: int,
-    bar=None,
-    always: bool = False,
-) -> tuple[torch.Tensor, dict]:
-    """The volume mode on slices ``sino`` (B, nangles, ndet): the learned result, or the start where it loses.
+@dataclass(frozen=True, eq=False)
+class Filler:
+    """``mode='volume'``'s network, trained and checked once on a sample of a volume's slices.
 
-    ``start`` is the classical start's settings (``tune='auto'``'s choice or
-    fixed); ``steps`` the training's Adam steps. The network is scored at
-    the held-out edges after every ``steps / CHECKS`` steps and the best
-    kept, as ``tune='auto'`` chooses the start's iterations. Returns the
-    images (B, num_gridx, num_gridy) and stats: ``kept`` (bool),
-    ``held_start`` and ``held_net`` (the held-out errors of the check),
-    ``steps`` (of the network kept), ``why``. ``always``: apply the network
-    even where the check declines it (for measuring the check; the stats
-    still say what it found).
+    Made by :func:`fit_filler`, applied by :func:`fill_slices` to any slices
+    of the same scan (same angles), slab by slab, here or on a Dask worker:
+    one network per volume. :meth:`save` and :meth:`load` keep it in a file
+    (``torch.save`` of tensors and plain values, loaded with
+    ``weights_only=True``).
+
+    Attributes
+    ----------
+    theta : ndarray of float64, shape (nangles,)
+        The measured angles it was trained for (radians).
+    start : WedgeSettings
+        The classical start it fills from, and returns where it was declined.
+    dc_iter : int
+        SIRT iterations on every measured angle after the network.
+    scale : float
+        The halves' standard deviation on the sample, in the data's units:
+        the network sees the halves divided by it.
+    kept : bool
+        Whether the held-out check kept the network.
+    why : str
+        What the check found, in words.
+    state : dict or None
+        The network's weights (None where none was trained: no wedge, or
+        fewer than 8 angles).
+    stats : dict
+        The check's numbers: ``held_start``, ``held_net``, ``steps``,
+        ``train_seconds``, ``slices``.
+    """
+
+    theta: np.ndarray
+    start: WedgeSettings
+    dc_iter: int
+    scale: float
+    kept: bool
+    why: str
+    state: dict | None
+    stats: dict
+
+    def in_units(self, factor: float) -> Filler:
+        """The same filler for data multiplied by ``factor`` (its scale follows)."""
+        return replace(self, scale=self.scale * factor)
+
+    def check_angles(self, theta) -> None:
+        """Refuse angles other than those it was trained for: its wedge would be the wrong one."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.shape != self.theta.shape or not np.allclose(np.sort(theta), np.sort(self.theta), atol=1e-6):
+            raise ValueError(
+                f"this filler was trained for {self.theta.size} angles over "
+                f"{np.rad2deg(self.theta.min()):.2f}-{np.rad2deg(self.theta.max()):.2f} degrees; these slices have "
+                f"{theta.size}" + (f" over {np.rad2deg(theta.min()):.2f}-{np.rad2deg(theta.max()):.2f}" if theta.size
+                                   else "") + ": train one on this scan"  # fmt: skip
+            )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write it to ``path`` (a ``.pt`` file), as :meth:`load` reads it."""
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record.update(theta=torch.from_numpy(self.theta.copy()), start=asdict(self.start), format=_FORMAT)
+        torch.save(record, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Filler:
+        """A filler written by :meth:`save` (weights only: nothing in the file runs)."""
+        try:
+            record = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as exc:
+            raise ValueError(f"cannot read a ganrec volume filler from {str(path)!r}: {exc}") from exc
+        if not isinstance(record, dict) or record.get("format") != _FORMAT:
+            raise ValueError(f"{str(path)!r} is not a ganrec volume filler (Filler.save writes them)")
+        record.pop("format")
+        record.update(theta=record["theta"].numpy(), start=WedgeSettings(**record["start"]))
+        return cls(**record)
+
+
+#: The file format of :meth:`Filler.save`: a version, so that a later change is refused, not misread.
+_FORMAT = "tomopy_dl.ganrec.filler/1"
+
+
+def fit_filler(
+    sino: torch.Tensor, op: Projector, s: VolumeSettings, start: WedgeSettings, *, steps: int, seed: int, bar=None
+) -> Filler:
+    """Train the wedge filler on a sample of the slices ``sino`` (B, nangles, ndet) and check it on held-out edges.
+
+    The network is trained on the halves of the angles without the held-out
+    edges of the measured range, scored there after every ``steps / CHECKS``
+    steps, and the best kept, as ``tune='auto'`` chooses the start's
+    iterations; it is *kept* only if it predicts those edges better than
+    ``start`` fitted on the same angles. The slices used are up to
+    :data:`SAMPLE`, evenly spaced: the cost does not grow with the volume.
     """
     t0 = time.perf_counter()
+    theta = np.asarray(op.theta, dtype=np.float64)
+    base = dict(theta=theta, start=start, dc_iter=s.dc_iter, scale=1.0, kept=False, state=None)
     if sino.shape[1] < 8 or not unmeasured_angles(op.theta).size:
         why = "no missing wedge in these angles" if sino.shape[1] >= 8 else "fewer than 8 angles"
-        return _declined(sino, op, start, bar, steps, why)
+        if bar is not None:
+            bar.update(steps)
+        return Filler(**base, why=why, stats={})
     fit, held = holdout_split(op.theta, edge=EDGE)
-    # Trained and checked on a sample of the slices, applied to all: the cost of both does not grow with the volume.
     sample = np.unique(np.linspace(0, sino.shape[0] - 1, min(sino.shape[0], SAMPLE)).round().astype(int))
     y_fit, op_fit = sino[sample][:, fit], op.restrict(fit)
     judge, y_held = op.restrict(held), sino[sample][:, held]
@@ -255,33 +330,67 @@ def fill_volume(
         e = float(projection_error(_filled(net, halves, y_fit, op_fit, scale, s.dc_iter), y_held, judge).mean())
         logger.debug("ganrec volume: %d steps: held-out edges %.4f", step, e)
         if e < best[0]:
-            best = (e, step, copy.deepcopy(net.state_dict()))
+            best = (e, step, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
         t_check += time.perf_counter() - t1
     e_net, n_best, state = best
     # "Training" counts the halves' starts on the sample too: all that is paid before the first check.
     e_start = float(projection_error(start_image(y_fit, op_fit, start), y_held, judge).mean())
     t_train = time.perf_counter() - t0 - t_check
-    stats = dict(held_start=e_start, held_net=e_net, steps=n_best, train_seconds=t_train)
-    if not (e_net < e_start or always):
-        why = f"it predicts the held-out edges worse than the start ({e_net:.4f} against {e_start:.4f})"
-        x, more = _declined(sino, op, start, None, 0, why)
-        return x, {**stats, **more}
-    net.load_state_dict(state)
-    t1 = time.perf_counter()
-    x = _filled(net, _halves(sino, op, start), sino, op, scale, s.dc_iter)
-    # One line with the numbers, for the log and for benchmarks/volume_mode.py.
-    t_apply = time.perf_counter() - t1
+    kept = e_net < e_start
+    why = ("better at the held-out edges" if kept else
+           f"it predicts the held-out edges worse than the start ({e_net:.4f} against {e_start:.4f})")  # fmt: skip
+    stats = dict(held_start=e_start, held_net=e_net, steps=n_best, train_seconds=t_train,
+                 check_seconds=time.perf_counter() - t0 - t_train, slices=int(sample.size))  # fmt: skip
     logger.info("ganrec volume: network %s: held-out edges %.4f against the start's %.4f; trained on %d slices, "
-                "%d of %d steps: %.1f s training, %.1f s checking, %.1f s applying to %d slices",
-                "kept" if e_net < e_start else "applied (always) though worse", e_net, e_start,
-                sample.size, n_best, steps, t_train, t1 - t0 - t_train, t_apply, sino.shape[0])  # fmt: skip
-    why = "better at the held-out edges" if e_net < e_start else "applied regardless (always), worse at the edges"
-    return x, {**stats, "kept": e_net < e_start, "why": why}
+                "%d of %d steps: %.1f s training, %.1f s checking", "kept" if kept else "declined", e_net, e_start,
+                sample.size, n_best, steps, t_train, stats["check_seconds"])  # fmt: skip
+    return Filler(**{**base, "scale": scale, "kept": kept, "state": state}, why=why, stats=stats)
 
 
-def _declined(sino, op, start: WedgeSettings, bar, steps: int, why: str) -> tuple[torch.Tensor, dict]:
-    """The classical start on every angle, with the reason logged (GANrec is then never worse than its start)."""
-    logger.info("ganrec volume: returning the classical start: %s", why)
-    if bar is not None:
-        bar.update(steps)
-    return start_image(sino, op, start), {"kept": False, "why": why}
+def fill_slices(filler: Filler, sino: torch.Tensor, op: Projector, *, always: bool = False) -> torch.Tensor:
+    """``filler`` on the slices ``sino`` (B, nangles, ndet) of its scan: the learned result, or the start.
+
+    Where the filler was declined (or has no network) this is its classical
+    start on every angle, and the log says why. ``always``: apply the network
+    even where the check declined it (for measuring the check). Raises
+    ValueError for angles other than the filler's.
+    """
+    filler.check_angles(op.theta)
+    if filler.state is None or not (filler.kept or always):
+        logger.info("ganrec volume: returning the classical start: %s", filler.why)
+        return start_image(sino, op, filler.start)
+    net = UNet().to(sino.device)
+    net.load_state_dict(filler.state)
+    t0 = time.perf_counter()
+    x = _filled(net.eval(), _halves(sino, op, filler.start), sino, op, filler.scale, filler.dc_iter)
+    # One line with the numbers, for the log and for benchmarks/volume_mode.py.
+    logger.info("ganrec volume: network %s, applied to %d slices in %.1f s",
+                "kept" if filler.kept else "applied (always) though worse", sino.shape[0],
+                time.perf_counter() - t0)  # fmt: skip
+    return x
+
+
+def fill_volume(
+    sino: torch.Tensor,
+    op: Projector,
+    s: VolumeSettings,
+    start: WedgeSettings,
+    *,
+    steps: int,
+    seed: int,
+    bar=None,
+    always: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """The volume mode on the slices ``sino`` (B, nangles, ndet): :func:`fit_filler` on them, then :func:`fill_slices`.
+
+    ``start`` is the classical start's settings (``tune='auto'``'s choice or
+    fixed); ``steps`` the training's Adam steps. Returns the images
+    (B, num_gridx, num_gridy) and stats: ``kept`` (bool), ``why``, and where a
+    network was trained ``held_start`` and ``held_net`` (the held-out errors
+    of the check), ``steps`` (of the network kept) and the seconds.
+    ``always``: apply the network even where the check declines it.
+    """
+    filler = fit_filler(sino, op, s, start, steps=steps, seed=seed, bar=bar)
+    t0 = time.perf_counter()
+    x = fill_slices(filler, sino, op, always=always)
+    return x, {**filler.stats, "kept": filler.kept, "why": filler.why, "apply_seconds": time.perf_counter() - t0}
