@@ -26,6 +26,11 @@ Noise2Inverse [3]_). The composition:
   larger wedge) is the one applied to the halves of all the angles, on
   every slice.
 
+One network per volume: :func:`fit_filler` trains and checks it once, on a
+sample of the volume's slices, into a :class:`Filler` (which a file keeps);
+:func:`fill_slices` applies it to any slab of the same scan, training
+nothing. :func:`fill_volume` is the two on one set of slices.
+
 Measured (``benchmarks/volume_mode.py``, docs/tables/volume_mode.txt): with
 the network applied regardless, 15-17% lower held-out error than the start
 on a 32-slice porous phantom at 0-120 and 0-90 degrees and 2-5% on a measured
@@ -266,12 +271,8 @@ class Filler:
         """Refuse angles other than those it was trained for: its wedge would be the wrong one."""
         theta = np.asarray(theta, dtype=np.float64)
         if theta.shape != self.theta.shape or not np.allclose(np.sort(theta), np.sort(self.theta), atol=1e-6):
-            raise ValueError(
-                f"this filler was trained for {self.theta.size} angles over "
-                f"{np.rad2deg(self.theta.min()):.2f}-{np.rad2deg(self.theta.max()):.2f} degrees; these slices have "
-                f"{theta.size}" + (f" over {np.rad2deg(theta.min()):.2f}-{np.rad2deg(theta.max()):.2f}" if theta.size
-                                   else "") + ": train one on this scan"  # fmt: skip
-            )
+            raise ValueError(f"this filler was trained for {_span(self.theta)}; these slices have {_span(theta)}: "
+                             "train one on this scan")  # fmt: skip
 
     def save(self, path: str | os.PathLike) -> None:
         """Write it to ``path`` (a ``.pt`` file), as :meth:`load` reads it."""
@@ -291,6 +292,12 @@ class Filler:
         record.pop("format")
         record.update(theta=record["theta"].numpy(), start=WedgeSettings(**record["start"]))
         return cls(**record)
+
+
+def _span(theta: np.ndarray) -> str:
+    """``theta`` in words: how many angles, over which degrees."""
+    deg = np.rad2deg(theta)
+    return f"{deg.size} angles" + (f" over {deg.min():.2f}-{deg.max():.2f} degrees" if deg.size else "")
 
 
 #: The file format of :meth:`Filler.save`: a version, so that a later change is refused, not misread.
