@@ -49,6 +49,9 @@ def volume(folder):
         ("mlem", {"num_iter": 20}),
         ("tv", {"num_iter": 30}),
         ("ganrec", {"num_iter": 10}),
+        # One network for the volume, trained here, applied by the workers from the output folder.
+        ("ganrec", {"num_iter": 5, "options": {"mode": "volume", "tune": "off", "init_method": "sirt",
+                                               "init_iter": 1, "dc_iter": 5}}),
     ],  # fmt: skip
 )
 def test_cluster_equals_serial(client, scan, tmp_path, algorithm, kw):
@@ -63,6 +66,8 @@ def test_cluster_equals_serial(client, scan, tmp_path, algorithm, kw):
         np.testing.assert_array_equal(b, a)
     manifest = json.loads((tmp_path / "dist" / "manifest.json").read_text())
     assert sorted(manifest["slabs"]) == ["0:2", "2:4", "4:6"]
+    if "options" in kw:  # the workers applied the network the check kept (not the start)
+        assert dist["ganrec_volume_network"]["kept"] and (tmp_path / "dist" / "ganrec_filler.pt").is_file()
 
 
 def test_a_worker_killed_mid_slab_is_replaced(client, tmp_path):
