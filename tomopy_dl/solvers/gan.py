@@ -332,9 +332,10 @@ def ganrec(
         trained on these slices' own half reconstructions to fill their
         missing wedge, kept only where it predicts held-out measured angles
         better than its classical start (:mod:`~tomopy_dl.solvers.wedge_fill`;
-        give it many slices at once: it learns from all of them; on the
-        data measured so far the check returns the start, at several times
-        its cost: see the GANrec guide);
+        give it many slices at once: it learns from all of them, or train
+        it once for a volume with :func:`volume_filler` and pass
+        ``filler=``; on the data measured so far the check returns the
+        start, its training paid for: see the GANrec guide);
         ``'faithful'``: the paper; ``'l1_only'``: the paper without its
         discriminator (:mod:`~tomopy_dl.solvers.gan_paper`).
     lam : float, optional
