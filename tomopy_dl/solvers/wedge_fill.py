@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from ..networks import UNet
-from ..physics import Projector, measured_frequencies, projection_error, unmeasured_angles
+from ..physics import Projector, measured_frequencies, projection_error, slices_per_batch, unmeasured_angles
 from .gan_wedge import WedgeSettings, start_image
 from .iterative import sirt
 from .selection import holdout_split
@@ -209,16 +209,33 @@ def apply_filler(net: UNet, even: torch.Tensor, odd: torch.Tensor, theta) -> tor
     return out
 
 
+def _batched(solve, sino: torch.Tensor, op: Projector, *more: torch.Tensor) -> torch.Tensor:
+    """``solve(sino, *more)`` over batches of slices that fit, joined.
+
+    The sample of :func:`fit_filler` is up to :data:`SAMPLE` slices, which
+    at 2048 px would take GBs in one call; each slice is solved on its own
+    (the TV weight is per sinogram), so batching changes nothing else.
+    """
+    b = slices_per_batch(op.image_shape, op.sino_shape)
+    return torch.cat([solve(sino[i : i + b], *(m[i : i + b] for m in more)) for i in range(0, sino.shape[0], b)])
+
+
+def _start(sino: torch.Tensor, op: Projector, s: WedgeSettings) -> torch.Tensor:
+    """:func:`~.gan_wedge.start_image`, a batch of slices at a time."""
+    return _batched(lambda y: start_image(y, op, s), sino, op)
+
+
 def _halves(sino: torch.Tensor, op: Projector, s: WedgeSettings) -> tuple[torch.Tensor, torch.Tensor]:
     """The start on the even and on the odd angles (in order of angle)."""
     order = np.argsort(op.theta, kind="stable")
-    return tuple(start_image(sino[:, np.sort(order[h::2])], op.restrict(np.sort(order[h::2])), s) for h in (0, 1))
+    return tuple(_start(sino[:, np.sort(order[h::2])], op.restrict(np.sort(order[h::2])), s) for h in (0, 1))
 
 
 def _filled(net: UNet, halves, sino: torch.Tensor, op: Projector, scale: float, dc_iter: int) -> torch.Tensor:
     """The learned result on these angles: the network on the halves' starts, then SIRT on every angle."""
     x = apply_filler(net, halves[0] / scale, halves[1] / scale, op.theta) * scale
-    return sirt(sino, op, init=x.clamp_min(0), num_iter=dc_iter).clamp_min(0)
+    dc = lambda y, x0: sirt(y, op, init=x0.clamp_min(0), num_iter=dc_iter)  # noqa: E731
+    return _batched(dc, sino, op, x).clamp_min(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,7 +358,7 @@ def fit_filler(
         t_check += time.perf_counter() - t1
     e_net, n_best, state = best
     # "Training" counts the halves' starts on the sample too: all that is paid before the first check.
-    e_start = float(projection_error(start_image(y_fit, op_fit, start), y_held, judge).mean())
+    e_start = float(projection_error(_start(y_fit, op_fit, start), y_held, judge).mean())
     t_train = time.perf_counter() - t0 - t_check
     kept = e_net < e_start
     why = ("better at the held-out edges" if kept else
@@ -365,7 +382,7 @@ def fill_slices(filler: Filler, sino: torch.Tensor, op: Projector, *, always: bo
     filler.check_angles(op.theta)
     if filler.state is None or not (filler.kept or always):
         logger.info("ganrec volume: returning the classical start: %s", filler.why)
-        return start_image(sino, op, filler.start)
+        return _start(sino, op, filler.start)
     net = UNet().to(sino.device)
     net.load_state_dict(filler.state)
     t0 = time.perf_counter()
