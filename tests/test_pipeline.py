@@ -123,6 +123,9 @@ def test_ganrec_volume_trains_one_network_for_the_volume_and_a_resumed_run_reuse
     with pytest.raises(ValueError, match="trained for 41 angles"):
         pipeline.recon_file(dx_file, tmp_path / "other", **{**again, "angles": (0, 90)})
     assert not (tmp_path / "other").exists()
+    with pytest.raises(ValueError, match="mode 'volume' only"):
+        pipeline.recon_file(dx_file, tmp_path / "ours", **{**kw, "options": {"filler": again["options"]["filler"]}})
+    assert not (tmp_path / "ours").exists()
 
 
 def test_recon_command_passes_options_and_volume_mode_starts_without_the_discriminator(dx_file, tmp_path, capsys):

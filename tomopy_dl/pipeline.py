@@ -247,7 +247,7 @@ def _volume_filler(path, folder: Path, rows: tuple[int, int], work: dict, n_cols
     """
     from .physics import get_projector
     from .solvers.gan import volume_filler
-    from .solvers.wedge_fill import SAMPLE, Filler, VolumeSettings
+    from .solvers.wedge_fill import Filler, VolumeSettings, sample_slices
 
     options, file = dict(work["options"]), folder / FILLER_FILE
     settings = {k: options.pop(k) for k in VolumeSettings.__dataclass_fields__ if k in options}
@@ -257,7 +257,7 @@ def _volume_filler(path, folder: Path, rows: tuple[int, int], work: dict, n_cols
         filler = Filler.load(file)
         logger.info("recon %s: ganrec volume: the network of the partial run (%s): %s", path, file.name, filler.why)
     else:
-        picks = np.unique(np.linspace(rows[0], rows[1] - 1, min(rows[1] - rows[0], SAMPLE)).round().astype(int))
+        picks = rows[0] + sample_slices(rows[1] - rows[0])
         t0 = time.perf_counter()
         sino, theta = _rows_as_sinograms(path, picks, work["angles"], work["theta_range"])
         op = get_projector(theta, n_cols, n_cols, n_cols, center=work["center"], device=options.get("device"),
@@ -272,10 +272,12 @@ def _volume_filler(path, folder: Path, rows: tuple[int, int], work: dict, n_cols
     return {**work, "options": {**options, "filler": str(file)}}, record
 
 
-def _checked_filler(filler, theta: np.ndarray) -> str:
+def _checked_filler(filler, theta: np.ndarray, options: dict) -> str:
     """A saved network given by the user, refused before any work if it is unreadable or for other angles."""
     from .solvers.wedge_fill import Filler
 
+    if options.get("mode") != "volume":
+        raise ValueError(f"filler applies to ganrec's mode 'volume' only; add mode=volume, got {options.get('mode')!r}")
     path = Path(filler).expanduser().resolve()  # the slabs may run elsewhere, in another folder
     Filler.load(path).check_angles(theta)
     return str(path)
@@ -502,7 +504,7 @@ def recon_file(
     options = _slab_options(spec, projector=projector, device=device, num_iter=num_iter, seed=seed,
                             progress=bool(progress and client is None), extra=options)  # fmt: skip
     if algorithm == "ganrec" and options.get("filler") is not None:
-        options["filler"] = _checked_filler(options["filler"], theta)
+        options["filler"] = _checked_filler(options["filler"], theta, options)
     if (algorithm == "ganrec" and options.get("mode", "ours") in ("ours", "volume") and options.get("tune") != "off"
             and options.get("filler") is None):  # fmt: skip
         # One choice of settings for the volume, not one per slab: slabs of one sample should agree.

@@ -75,14 +75,9 @@ def recon(
     >>> rec.shape
     (1, 32, 32)
     """
-    data = as_float32_array(tomo, "tomo", 3)
-    if not sinogram_order:
-        data = np.ascontiguousarray(np.swapaxes(data, 0, 1))
-    n_slices, n_ang, n_det = data.shape
-    angles = as_angles(theta, n_proj=n_ang)
-    centers = as_centers(center, n_slices, n_det, on_detector=True)
-    ngx = n_det if num_gridx is None else as_positive_int(num_gridx, "num_gridx")
-    ngy = n_det if num_gridy is None else as_positive_int(num_gridy, "num_gridy")
+    data, angles, centers, (ngx, ngy) = _checked_scan(tomo, theta, center, sinogram_order, num_gridx, num_gridy)
+    data = np.ascontiguousarray(data)
+    n_slices = data.shape[0]
 
     if isinstance(algorithm, str):
         try:
@@ -169,21 +164,28 @@ def ganrec_filler(
 
     from ..physics import get_projector
     from ..solvers.gan import volume_filler
-    from ..solvers.wedge_fill import SAMPLE
+    from ..solvers.wedge_fill import sample_slices
     from ..util.device import resolve_device
 
+    data, angles, centers, (ngx, ngy) = _checked_scan(tomo, theta, center, sinogram_order, num_gridx, num_gridy)
+    picks = sample_slices(data.shape[0])  # only these are copied, not the volume
+    dev = resolve_device(device)
+    op = get_projector(angles, data.shape[2], ngx, ngy, center=float(centers[picks].mean()), device=dev,
+                       projector=projector)  # fmt: skip
+    filler = volume_filler(torch.from_numpy(np.ascontiguousarray(data[picks])).to(dev), op, **kwargs)
+    if path is not None:
+        filler.save(path)
+    return filler
+
+
+def _checked_scan(tomo, theta, center, sinogram_order: bool, num_gridx, num_gridy):
+    """TomoPy's arguments checked: sinograms (nslices, nangles, ndet) (a view), angles, centres, the grid."""
     data = as_float32_array(tomo, "tomo", 3)
     if not sinogram_order:
         data = np.swapaxes(data, 0, 1)
     n_slices, n_ang, n_det = data.shape
     angles = as_angles(theta, n_proj=n_ang)
-    picks = np.unique(np.linspace(0, n_slices - 1, min(n_slices, SAMPLE)).round().astype(int))
-    centers = as_centers(center, n_slices, n_det, on_detector=True)[picks]
+    centers = as_centers(center, n_slices, n_det, on_detector=True)
     ngx = n_det if num_gridx is None else as_positive_int(num_gridx, "num_gridx")
     ngy = n_det if num_gridy is None else as_positive_int(num_gridy, "num_gridy")
-    dev = resolve_device(device)
-    op = get_projector(angles, n_det, ngx, ngy, center=float(centers.mean()), device=dev, projector=projector)
-    filler = volume_filler(torch.from_numpy(np.ascontiguousarray(data[picks])).to(dev), op, **kwargs)
-    if path is not None:
-        filler.save(path)
-    return filler
+    return data, angles, centers, (ngx, ngy)

@@ -189,6 +189,11 @@ def _volume_start(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: d
     return start
 
 
+def _steps_bar(steps: int, progress: bool) -> tqdm:
+    """``mode='volume'``'s bar over its training steps."""
+    return tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress, leave=False)
+
+
 def _volume(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *, tune: str, seed: int, steps: int,
             progress: bool, always: bool = False) -> tuple[torch.Tensor, dict]:  # fmt: skip
     """``mode='volume'`` on ``sino`` (data of order one): its start, then the wedge filler trained on these slices.
@@ -196,8 +201,7 @@ def _volume(sino: torch.Tensor, op: Projector, s: VolumeSettings, given: dict, *
     The images and :func:`~.wedge_fill.fill_volume`'s stats; ``always`` as there (for benchmarks).
     """
     start = _volume_start(sino, op, s, given, tune=tune, seed=seed)
-    with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
-                                   leave=False) as bar:  # fmt: skip
+    with torch.enable_grad(), _steps_bar(steps, progress) as bar:
         return fill_volume(sino, op, s, start, steps=steps, seed=seed, bar=bar, always=always)
 
 
@@ -259,8 +263,7 @@ def volume_filler(
     steps = int(num_iter if num_iter is not None else GANREC_MODES["volume"]["num_iter"])
     unit = _unit(sino)
     start = _volume_start(sino / unit, op, s, given, tune=tune, seed=seed)
-    with torch.enable_grad(), tqdm(total=steps, desc="ganrec volume", unit="step", disable=not progress,
-                                   leave=False) as bar:  # fmt: skip
+    with torch.enable_grad(), _steps_bar(steps, progress) as bar:
         return fit_filler(sino / unit, op, s, start, steps=steps, seed=seed, bar=bar).in_units(unit)
 
 

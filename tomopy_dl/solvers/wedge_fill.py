@@ -70,7 +70,8 @@ from .iterative import sirt
 from .selection import holdout_split
 
 __all__ = [
-    "VolumeSettings", "Filler", "fit_filler", "fill_slices", "fill_volume", "train_filler", "apply_filler", "turn"
+    "VolumeSettings", "Filler", "fit_filler", "fill_slices", "fill_volume", "sample_slices", "train_filler",
+    "apply_filler", "turn",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -209,6 +210,11 @@ def apply_filler(net: UNet, even: torch.Tensor, odd: torch.Tensor, theta) -> tor
     return out
 
 
+def sample_slices(n: int) -> np.ndarray:
+    """Indices of the (up to :data:`SAMPLE`) evenly spaced slices of ``n`` that the filler is trained and checked on."""
+    return np.unique(np.linspace(0, n - 1, min(n, SAMPLE)).round().astype(int))
+
+
 def _batched(solve, sino: torch.Tensor, op: Projector, *more: torch.Tensor) -> torch.Tensor:
     """``solve(sino, *more)`` over batches of slices that fit, joined.
 
@@ -342,7 +348,7 @@ def fit_filler(
             bar.update(steps)
         return Filler(**base, why=why, stats={})
     fit, held = holdout_split(op.theta, edge=EDGE)
-    sample = np.unique(np.linspace(0, sino.shape[0] - 1, min(sino.shape[0], SAMPLE)).round().astype(int))
+    sample = sample_slices(sino.shape[0])
     y_fit, op_fit = sino[sample][:, fit], op.restrict(fit)
     judge, y_held = op.restrict(held), sino[sample][:, held]
     halves = _halves(y_fit, op_fit, start)
